@@ -1,0 +1,237 @@
+"""HTTP health: the endpoint answers 2xx within the latency budget, and its body says it is healthy.
+
+    result = probe_health(session, HealthProbe(url="https://api.example.com/health"), None, Deadline.after(30))
+
+One attempt per call; a step that says `within <duration>` calls `probe_health_within`, which retries until its
+deadline.
+A target that refuses, times out or fails its TLS handshake is a FAIL (the service does not answer); only a spent time
+budget is an ERROR (the suite could not look).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from checks.deadline import BudgetExhausted, Deadline
+from checks.result import CheckResult, Evidence, Verdict
+
+CHECK = "http_health"
+BODY_LIMIT = 64 * 1024  # enough for any health document; a runaway body must not eat the budget
+EXCERPT = 512
+SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization", "x-api-key"})
+
+
+@dataclass(frozen=True)
+class BodyRule:
+    """`contains="Healthy"` or `json_path="status", equals="UP"` (dotted path, `[n]` for list items)."""
+
+    contains: str | None = None
+    json_path: str | None = None
+    equals: Any = None
+
+    def describe(self) -> str:
+        if self.contains is not None:
+            return f"body contains {self.contains!r}"
+        return f"{self.json_path} == {self.equals!r}"
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """One health endpoint: where it is and what a healthy answer looks like."""
+
+    url: str
+    timeout: float = 5.0
+    latency_budget: float = 1.0
+    body: BodyRule | None = None
+    version_path: str | None = None  # JSON path whose value must equal the released version
+    ca_bundle: str | None = None  # None: the system trust store
+
+
+def probe_health(
+    session: requests.Session, probe: HealthProbe, expected_version: str | None, deadline: Deadline
+) -> CheckResult:
+    """One GET, judged on status, latency, body rule and reported version."""
+    try:
+        timeout = deadline.timeout(probe.timeout)
+    except BudgetExhausted as exc:
+        return _result(probe, Verdict.ERROR, f"not probed: {exc}; raise the environment's budget or split the run")
+    started = time.perf_counter()
+    try:
+        response = session.get(
+            probe.url,
+            timeout=(timeout, timeout),
+            stream=True,
+            allow_redirects=False,  # a redirect is not a healthy answer; the configured URL should be the final one
+            verify=probe.ca_bundle or True,
+        )
+        body, truncated = _read_body(response, started + timeout)
+    except requests.exceptions.SSLError as exc:
+        return _result(probe, Verdict.FAIL, f"TLS handshake failed: {_reason(exc)}; run the TLS check for details")
+    except requests.exceptions.ConnectTimeout:
+        return _result(probe, Verdict.FAIL, f"no connection within {timeout:.1f}s; is the service listening?")
+    except (requests.exceptions.ReadTimeout, TimeoutError):
+        return _result(probe, Verdict.FAIL, f"no answer within {timeout:.1f}s; check the service's logs and load")
+    except requests.exceptions.ConnectionError as exc:
+        return _result(probe, Verdict.FAIL, f"cannot connect: {_reason(exc)}; is the service running and routed?")
+    except requests.exceptions.RequestException as exc:
+        return _result(probe, Verdict.FAIL, f"request failed: {_reason(exc)}")
+    elapsed = time.perf_counter() - started
+    evidence = (_response_evidence(response, body, truncated, elapsed),)
+    verdict, message = _judge(probe, response.status_code, response.reason, body, elapsed, expected_version)
+    return _result(probe, verdict, message, evidence)
+
+
+def probe_health_within(
+    session: requests.Session, probe: HealthProbe, expected_version: str | None, deadline: Deadline, interval: float
+) -> tuple[CheckResult, int]:
+    """Retry `probe_health` until it passes or `deadline` ends; returns the last result and the attempts made.
+
+    A missing expectation (ERROR) cannot improve by waiting, so it returns at once.
+    """
+    attempts = 0
+    while True:
+        attempts += 1
+        result = probe_health(session, probe, expected_version, deadline)
+        if result.ok or result.verdict is Verdict.ERROR or deadline.remaining() <= interval:
+            break
+        time.sleep(interval)
+    if not result.ok and attempts > 1:
+        message = f"still unhealthy after {attempts} attempts in {deadline.total():.0f}s; last: {result.message}"
+        result = _result(probe, result.verdict, message, result.evidence)
+    return result, attempts
+
+
+def _judge(
+    probe: HealthProbe, status: int, reason: str, body: bytes, elapsed: float, expected_version: str | None
+) -> tuple[Verdict, str]:
+    answered = f"HTTP {status} {reason}".strip() + f" in {elapsed * 1000:.0f} ms"
+    if not 200 <= status < 300:
+        return Verdict.FAIL, f"{answered}, expected 2xx; body: {_excerpt(body, 160)!r}"
+    if elapsed > probe.latency_budget:
+        return Verdict.FAIL, f"{answered}, over the {probe.latency_budget * 1000:.0f} ms latency budget"
+    if probe.body is not None:
+        broken = _body_rule_failure(probe.body, body)
+        if broken:
+            return Verdict.FAIL, f"{answered} but {broken}"
+    if probe.version_path is not None:
+        return _judge_version(probe.version_path, body, expected_version, answered)
+    return Verdict.PASS, answered
+
+
+def _judge_version(path: str, body: bytes, expected: str | None, answered: str) -> tuple[Verdict, str]:
+    if expected is None:
+        return Verdict.ERROR, (
+            f"{answered}; no expected version to compare {path} with: pass --release FILE or --expect COMPONENT=VERSION"
+        )
+    found, problem = _json_lookup(body, path)
+    if problem:
+        return Verdict.FAIL, f"{answered} but the version at {path} is unreadable: {problem}"
+    if str(found) != expected:
+        return Verdict.FAIL, f"{answered} but reports version {found!r} at {path}, expected {expected!r}"
+    return Verdict.PASS, f"{answered}, version {expected}"
+
+
+def _body_rule_failure(rule: BodyRule, body: bytes) -> str | None:
+    """None when the rule holds, else what was found instead."""
+    if rule.contains is not None:
+        if rule.contains.encode() in body:
+            return None
+        return f"the body does not contain {rule.contains!r}: {_excerpt(body, 160)!r}"
+    assert rule.json_path is not None
+    found, problem = _json_lookup(body, rule.json_path)
+    if problem:
+        return f"body rule {rule.describe()} cannot be read: {problem}"
+    if found != rule.equals:
+        return f"body rule failed: {rule.json_path} is {found!r}, expected {rule.equals!r}"
+    return None
+
+
+def _json_lookup(body: bytes, path: str) -> tuple[Any, str | None]:
+    """Follow `a.b[0].c` (an optional leading `$.` is accepted) into a JSON body: (value, None) or (None, problem)."""
+    try:
+        node: Any = json.loads(body)
+    except ValueError:
+        return None, f"the body is not JSON: {_excerpt(body, 80)!r}"
+    for part in _path_parts(path):
+        if not _has(node, part):
+            return None, f"{path} is missing (no {part!r})"
+        node = node[part]
+    return node, None
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(part, int):
+        return isinstance(node, list) and -len(node) <= part < len(node)
+    return isinstance(node, dict) and part in node
+
+
+def _path_parts(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for raw in path.removeprefix("$.").split("."):
+        name, _, rest = raw.partition("[")
+        if name:
+            parts.append(name)
+        while rest:
+            index, _, rest = rest.partition("]")
+            parts.append(int(index))
+            rest = rest.removeprefix("[")
+    return parts
+
+
+def _read_body(response: requests.Response, until: float) -> tuple[bytes, bool]:
+    """Read at most BODY_LIMIT bytes before `until` (perf_counter); a trickling server cannot hold the check."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=8192):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= BODY_LIMIT:
+                return b"".join(chunks)[:BODY_LIMIT], True
+            if time.perf_counter() > until:
+                raise TimeoutError("body not complete before the timeout")
+    except requests.exceptions.ConnectionError as exc:  # urllib3 read timeouts surface here while streaming
+        raise requests.exceptions.ReadTimeout(str(exc)) from exc
+    finally:
+        response.close()
+    return b"".join(chunks), False
+
+
+def _response_evidence(response: requests.Response, body: bytes, truncated: bool, elapsed: float) -> Evidence:
+    headers = {k: ("<redacted>" if k.lower() in SECRET_HEADERS else v) for k, v in response.headers.items()}
+    return Evidence.as_json(
+        "HTTP response",
+        {
+            "request": f"GET {response.url}",
+            "status": f"{response.status_code} {response.reason}",
+            "elapsed_ms": round(elapsed * 1000, 1),
+            "headers": headers,
+            "body_excerpt": _excerpt(body, EXCERPT) + (" …(truncated)" if truncated else ""),
+        },
+    )
+
+
+def _excerpt(body: bytes, limit: int) -> str:
+    text = body[:limit].decode("utf-8", errors="replace")
+    return text + ("…" if len(body) > limit else "")
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful cause: 'Connection refused', 'certificate has expired', not urllib3's nesting."""
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "certificate verify failed", "timed out"):
+        if marker in text:
+            start = text.find(marker)
+            end = text.find(")", start)
+            return re.sub(r"\s*\(_ssl\.c:\d+\)?", "", text[start : end if end > 0 else None]).rstrip("')\"")
+    return text[:200]
+
+
+def _result(probe: HealthProbe, verdict: Verdict, message: str, evidence: tuple[Evidence, ...] = ()) -> CheckResult:
+    return CheckResult(CHECK, probe.url, verdict, message, evidence)

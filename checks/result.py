@@ -1,0 +1,64 @@
+"""What every check returns: a verdict, a message an operator can act on, and the evidence behind it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Verdict(StrEnum):
+    """PASS: the deployment is right. FAIL: it is wrong. ERROR: the check could not decide (the gate is red too)."""
+
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    FAIL = "fail"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One attachment: a name, its text and a MIME type (text/plain or application/json)."""
+
+    name: str
+    content: str
+    mime: str = "text/plain"
+
+    @classmethod
+    def as_json(cls, name: str, data: Any) -> Evidence:
+        """Evidence.as_json("response", {"status": 200}) -> pretty JSON evidence."""
+        return cls(name, json.dumps(data, indent=2, sort_keys=True, default=str), "application/json")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check on one target.
+
+    `target` says where (`https://host:port/health`, `tls://host:port`, `Deployment:ns/name`); `message` is one line
+    that says what was checked, expected vs found, and what to look at next.
+    """
+
+    check: str
+    target: str
+    verdict: Verdict
+    message: str
+    evidence: tuple[Evidence, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is Verdict.PASS
+
+    def line(self) -> str:
+        """`https://x/health: HTTP 503 ...` for summaries and assertion messages."""
+        return f"{self.target}: {self.message}"
+
+
+def worst(results: list[CheckResult]) -> Verdict:
+    """The verdict of a group: ERROR beats FAIL beats PASS; an empty group could not decide anything."""
+    if not results:
+        return Verdict.ERROR
+    verdicts = {r.verdict for r in results}
+    for verdict in (Verdict.ERROR, Verdict.FAIL):
+        if verdict in verdicts:
+            return verdict
+    return Verdict.PASS

@@ -1,0 +1,43 @@
+"""What every step shares: attaching evidence to the current Allure step and turning results into outcomes."""
+
+from __future__ import annotations
+
+import re
+
+import allure
+
+from checks.result import CheckResult
+from suite.config import Component
+from suite.verdicts import settle
+
+_UNITS = {"second": 1, "seconds": 1, "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600}
+DURATION = re.compile(r"^(\d+(?:\.\d+)?) (seconds?|minutes?|hours?)$")
+
+
+def attach_results(results: list[CheckResult]) -> list[CheckResult]:
+    """Attach each result's evidence to the running step, named after its target; returns the results."""
+    for result in results:
+        for evidence in result.evidence:
+            kind = allure.attachment_type.JSON if evidence.mime == "application/json" else allure.attachment_type.TEXT
+            allure.attach(evidence.content, name=f"{evidence.name}: {result.target}", attachment_type=kind)
+    return results
+
+
+def assert_results(results: list[CheckResult], component: Component) -> None:
+    """Pass quietly, or attach the resolved component entry and raise the verdict's exception."""
+    __tracebackhide__ = True
+    if any(not r.ok for r in results):
+        allure.attach(
+            component.model_dump_json(indent=2, exclude_defaults=True),
+            name=f"component {component.name}",
+            attachment_type=allure.attachment_type.JSON,
+        )
+    settle(results)
+
+
+def parse_duration(text: str) -> float:
+    """'90 seconds' / '5 minutes' / '1 hour' -> seconds (the Gherkin spelling of a step's `within`)."""
+    match = DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"cannot read duration {text!r}: write e.g. '30 seconds' or '5 minutes'")
+    return float(match.group(1)) * _UNITS[match.group(2)]

@@ -1,0 +1,105 @@
+"""Allure extras: per-test titles and labels, and the run-level files the controller writes once at the end.
+
+Workers write test results; only the controller writes environment.properties, executor.json and categories.json,
+so parallel workers never race on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import allure
+import pytest
+
+from suite.config import Component
+
+if TYPE_CHECKING:
+    from suite.plugin import Run
+
+# Failure classes for the report's Categories tab. Allure matches messageRegex against the whole message.
+CATEGORIES = [
+    {
+        "name": "Wrong version",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s).*(reports version|expected image|expected version|expected digest|runs image).*",
+    },
+    {
+        "name": "Rollout stuck",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s).*(CrashLoopBackOff|ImagePullBackOff|ErrImagePull|ProgressDeadlineExceeded|rollout|"
+        r"not ready|FailedScheduling|OOMKilled).*",
+    },
+    {
+        "name": "Certificate",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s).*(chain does not verify|expires in|not valid before|TLS handshake|no TLS|certificate).*",
+    },
+    {
+        "name": "Unhealthy endpoint",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s).*(HTTP \d{3}|body rule|latency budget|cannot connect|no answer|no connection|"
+        r"does not contain).*",
+    },
+    {
+        "name": "Provisioning",
+        "matchedStatuses": ["failed"],
+        "messageRegex": r"(?s).*(provisioningState|revision|deployment status|functions loaded).*",
+    },
+    {
+        "name": "Infrastructure unreachable",
+        "matchedStatuses": ["broken"],
+        "messageRegex": r"(?s).*(unreachable|refused|Forbidden|Unauthorized|timed out|budget|throttled).*",
+    },
+    {"name": "Could not decide", "matchedStatuses": ["broken"]},
+]
+
+
+_dynamic: Any = allure.dynamic  # allure's API is untyped
+
+
+def label_test(env_name: str, component: Component, feature: str, scenario: str) -> None:
+    _dynamic.title(f"{scenario} [{env_name}/{component.name}]")
+    _dynamic.parent_suite(env_name)
+    _dynamic.suite(feature)
+    _dynamic.sub_suite(component.name)
+    _dynamic.label("component", component.name)
+    _dynamic.tag(component.kind)
+
+
+def write(results_dir: Path, run: Run) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    properties = {
+        "environment": run.env.name,
+        "protected": str(run.env.protected).lower(),
+        "promotes_from": run.env.promotes_from or "-",
+        "release": run.release.release or "-",
+        "release_file": run.release_file or "-",
+        "python": platform.python_version(),
+        "pytest": pytest.__version__,
+    }
+    lines = [f"{key}={_escape(value)}" for key, value in properties.items()]
+    (results_dir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (results_dir / "executor.json").write_text(json.dumps(_executor(), indent=2), encoding="utf-8")
+    (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
+
+
+def _executor() -> dict[str, str]:
+    """Who ran the gate: a GitHub Actions run links back to itself; anything else is 'local'."""
+    if os.environ.get("GITHUB_RUN_ID"):
+        url = f"{os.environ.get('GITHUB_SERVER_URL', '')}/{os.environ.get('GITHUB_REPOSITORY', '')}"
+        return {
+            "name": "GitHub Actions",
+            "type": "github",
+            "buildName": os.environ.get("GITHUB_WORKFLOW", ""),
+            "buildOrder": os.environ["GITHUB_RUN_ID"],
+            "buildUrl": f"{url}/actions/runs/{os.environ['GITHUB_RUN_ID']}",
+        }
+    return {"name": "local", "type": "local", "buildName": f"deploy-verify on {platform.node()}"}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n")

@@ -1,0 +1,328 @@
+"""environments/<name>.yaml: what exists where, loaded once and validated strictly.
+
+    env = load_environment("prod", Path("environments"))
+    env.components[0].health_probes(env.defaults)
+
+Every problem is reported as `file:line: key.path: what is wrong` (allowed values listed), all problems at once.
+Unknown keys are errors: a typo must not silently disable a check. Secrets never live here; there is no key for them.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from checks.http import BodyRule, HealthProbe
+from checks.tls import TlsTarget
+from suite.yamlsource import Loc, YamlSourceError, dotted, line_of, load_yaml_with_lines
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """An environment, release or baseline file that cannot be used; one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?"
+    r"\s*(?:(\d+(?:\.\d+)?)ms)?\s*$"
+)
+
+
+def parse_duration(value: Any) -> float:
+    """'90s', '5m', '1h30m', '250ms' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 30s, 5m or 250ms, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match or not any(match.groups()):
+            raise ValueError(f"expected a duration like 30s, 5m or 250ms, got {value!r}")
+        hours, minutes, secs, millis = (float(g) if g else 0.0 for g in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs + millis / 1000
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Kind = Literal["deployment", "daemonset", "statefulset", "helm", "containerapp", "functionapp", "endpoint"]
+KUBERNETES_KINDS = frozenset({"deployment", "daemonset", "statefulset", "helm"})
+AZURE_KINDS = frozenset({"containerapp", "functionapp"})
+CheckFamily = Literal["http", "tls"]
+NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class BodyRuleConfig(Strict):
+    contains: str | None = None
+    json_path: str | None = None
+    equals: Any = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> BodyRuleConfig:
+        if (self.contains is None) == (self.json_path is None):
+            raise ValueError("give exactly one of contains or json_path (with equals)")
+        if self.json_path is not None and self.equals is None:
+            raise ValueError("json_path needs equals: the value a healthy answer has there")
+        return self
+
+
+class HealthConfig(Strict):
+    url: str
+    body: BodyRuleConfig | None = None
+    version_path: str | None = None
+    timeout: Duration | None = None
+    latency_budget: Duration | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+        return url
+
+
+class TlsHostConfig(Strict):
+    host: str
+    port: int = Field(default=443, ge=1, le=65535)
+    address: str | None = None
+    min_days: float | None = Field(default=None, ge=0)
+
+
+class HttpDefaults(Strict):
+    timeout: Duration = 5.0
+    latency_budget: Duration = 1.0
+    retry_interval: Duration = 2.0
+
+
+class TlsDefaults(Strict):
+    min_days: float = Field(default=14, ge=0)
+    promotion_window_days: float = Field(default=30, ge=0)
+    min_version: Literal["1.2", "1.3"] = "1.2"
+    ca_bundle: str | None = None
+    timeout: Duration = 5.0
+
+
+class Defaults(Strict):
+    http: HttpDefaults = HttpDefaults()
+    tls: TlsDefaults = TlsDefaults()
+
+
+class ClusterConfig(Strict):
+    context: str | None = None
+    kubeconfig: str | None = None
+    in_cluster: bool = False
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> ClusterConfig:
+        if (self.context is None) == (not self.in_cluster):
+            raise ValueError("give either context (a kubeconfig context) or in_cluster: true")
+        return self
+
+
+class SubscriptionConfig(Strict):
+    subscription_id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
+    tenant_id: str | None = None
+
+
+class AzureConfig(Strict):
+    subscriptions: dict[str, SubscriptionConfig]
+    arm_endpoint: str = "https://management.azure.com"
+    ca_bundle: str | None = None
+
+
+class Component(Strict):
+    name: str = Field(pattern=NAME)
+    kind: Kind
+    cluster: str | None = None
+    namespace: str | None = None
+    workload: str | None = None
+    subscription: str | None = None
+    resource_group: str | None = None
+    resource: str | None = None
+    health: list[HealthConfig] = []
+    tls: list[TlsHostConfig] = []
+
+    def health_probes(self, defaults: Defaults) -> list[HealthProbe]:
+        """The component's health endpoints with the environment's defaults filled in."""
+        return [
+            HealthProbe(
+                url=h.url,
+                timeout=h.timeout or defaults.http.timeout,
+                latency_budget=h.latency_budget or defaults.http.latency_budget,
+                body=BodyRule(h.body.contains, h.body.json_path, h.body.equals) if h.body else None,
+                version_path=h.version_path,
+                ca_bundle=defaults.tls.ca_bundle,
+            )
+            for h in self.health
+        ]
+
+    def tls_targets(self, defaults: Defaults) -> list[tuple[TlsTarget, float]]:
+        """Each TLS host with the minimum days it must stay valid for."""
+        return [
+            (
+                TlsTarget(
+                    t.host, t.port, t.address, defaults.tls.min_version, defaults.tls.ca_bundle, defaults.tls.timeout
+                ),
+                t.min_days if t.min_days is not None else defaults.tls.min_days,
+            )
+            for t in self.tls
+        ]
+
+
+class Environment(Strict):
+    name: str = Field(pattern=NAME)
+    description: str | None = None
+    promotes_from: str | None = None
+    protected: bool = False
+    budget: Duration = 600.0
+    checks: list[CheckFamily] | None = None
+    defaults: Defaults = Defaults()
+    clusters: dict[str, ClusterConfig] = {}
+    azure: AzureConfig | None = None
+    components: list[Component] = Field(min_length=1)
+
+    def component(self, name: str) -> Component:
+        return next(c for c in self.components if c.name == name)
+
+    def allows(self, family: str) -> bool:
+        return self.checks is None or family in self.checks
+
+
+def load_environment(name: str, env_dir: Path) -> Environment:
+    """Load environments/<name>.yaml; ConfigError names every problem with file and line."""
+    path = env_dir / f"{name}.yaml"
+    shown = f"{env_dir.name}/{path.name}"
+    if not path.is_file():
+        known = ", ".join(known_environments(env_dir)) or "none"
+        raise ConfigError([f"unknown environment {name!r}: there is no {shown}; known environments: {known}"])
+    try:
+        data, lines = load_yaml_with_lines(path, shown)
+    except YamlSourceError as exc:
+        raise ConfigError([str(exc)]) from exc
+    env = validate(Environment, data, lines, shown)
+    problems = [f"{shown}:{line_of(lines, loc)}: {dotted(loc)}: {text}" for loc, text in _cross_check(env, name)]
+    if problems:
+        raise ConfigError(problems)
+    return _resolve_paths(env, env_dir.parent)
+
+
+def known_environments(env_dir: Path) -> list[str]:
+    return sorted(p.stem for p in env_dir.glob("*.yaml"))
+
+
+def validate(model: type[M], data: Any, lines: dict[Loc, int], shown: str) -> M:
+    """model.model_validate(data), with pydantic's errors rewritten as `file:line: path: problem`."""
+    if not isinstance(data, dict):
+        raise ConfigError([f"{shown}:1: expected a mapping at the top level, got {type(data).__name__}"])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = sorted(
+            ((line_of(lines, tuple(e["loc"])), _describe_error(model, e)) for e in exc.errors()),
+            key=lambda p: p[0],
+        )
+        raise ConfigError([f"{shown}:{line}: {text}" for line, text in problems]) from exc
+
+
+def _describe_error(root: type[BaseModel], error: Any) -> str:
+    loc: Loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent = _annotation_at(root, loc[:-1])
+        allowed = ", ".join(sorted(parent.model_fields)) if _is_model(parent) else "none"
+        return f"{dotted(loc)}: unknown key; allowed keys: {allowed}"
+    if kind == "missing":
+        return f"{dotted(loc[:-1])}: missing required key {loc[-1]!r}"
+    if kind == "literal_error":
+        allowed = ", ".join(str(choice) for choice in typing.get_args(_annotation_at(root, loc)))
+        return f"{dotted(loc)}: {error['input']!r} is not one of: {allowed}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind in {"value_error", "assertion_error"}:
+        return f"{dotted(loc)}: {message}"
+    return f"{dotted(loc)}: {message[0].lower()}{message[1:]} (got {error['input']!r})"
+
+
+def _annotation_at(root: type[BaseModel], loc: Loc) -> Any:
+    """The type expected at `loc` (a model, a Literal, ...), found by walking the model's annotations."""
+    node: Any = root
+    for part in loc:
+        node = _unwrap(node)
+        if isinstance(part, int):
+            node = typing.get_args(node)[0]
+        elif _is_model(node):
+            node = node.model_fields[part].annotation
+        else:  # dict[str, Model]
+            node = typing.get_args(node)[-1]
+    return _unwrap(node)
+
+
+def _is_model(node: Any) -> bool:
+    return isinstance(node, type) and issubclass(node, BaseModel)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`Model | None` -> Model; leaves list[...] and dict[...] alone."""
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return members[0] if len(members) == 1 else annotation
+    return annotation
+
+
+def _cross_check(env: Environment, file_stem: str) -> list[tuple[Loc, str]]:
+    """Rules that span keys: names match, references resolve, each kind has what it needs."""
+    problems: list[tuple[Loc, str]] = []
+    if env.name != file_stem:
+        problems.append((("name",), f"{env.name!r} does not match the file name; expected {file_stem!r}"))
+    seen: set[str] = set()
+    for i, comp in enumerate(env.components):
+        if comp.name in seen:
+            problems.append((("components", i, "name"), f"{comp.name!r} is defined twice"))
+        seen.add(comp.name)
+        problems += [(("components", i, *loc), text) for loc, text in _component_problems(env, comp)]
+    return problems
+
+
+def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    if comp.kind in KUBERNETES_KINDS:
+        for key in ("cluster", "namespace"):
+            if getattr(comp, key) is None:
+                problems.append(((), f"missing required key {key!r} for kind {comp.kind}"))
+        if comp.cluster is not None and comp.cluster not in env.clusters:
+            known = ", ".join(sorted(env.clusters)) or "none defined under clusters"
+            problems.append((("cluster",), f"{comp.cluster!r} is not one of: {known}"))
+    if comp.kind in AZURE_KINDS:
+        for key in ("subscription", "resource_group"):
+            if getattr(comp, key) is None:
+                problems.append(((), f"missing required key {key!r} for kind {comp.kind}"))
+        subscriptions = env.azure.subscriptions if env.azure else {}
+        if comp.subscription is not None and comp.subscription not in subscriptions:
+            known = ", ".join(sorted(subscriptions)) or "none defined under azure.subscriptions"
+            problems.append((("subscription",), f"{comp.subscription!r} is not one of: {known}"))
+    if comp.kind == "endpoint" and not (comp.health or comp.tls):
+        problems.append(((), "an endpoint component needs health or tls entries, or it checks nothing"))
+    return problems
+
+
+def _resolve_paths(env: Environment, root: Path) -> Environment:
+    """Relative file paths in the YAML are relative to the repository root, wherever pytest runs from."""
+    bundle = env.defaults.tls.ca_bundle
+    if bundle is None or Path(bundle).is_absolute():
+        return env
+    tls = env.defaults.tls.model_copy(update={"ca_bundle": str(root / bundle)})
+    return env.model_copy(update={"defaults": env.defaults.model_copy(update={"tls": tls})})

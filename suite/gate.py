@@ -1,0 +1,145 @@
+"""The gate: one row per test, a one-screen summary, and reports/verdict.json that CI and people read.
+
+Green means every selected test passed and at least one ran. Anything else is red: a failed check, a check that
+could not decide, a setup error, zero selected tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from suite.verdicts import Undecided
+
+if TYPE_CHECKING:
+    from suite.plugin import Run
+
+RANK = {"pass": 0, "skipped": 1, "fail": 2, "error": 3}
+
+
+@dataclass
+class Row:
+    id: str
+    nodeid: str
+    component: str
+    check: str
+    scenario: str
+    outcome: str = "pass"
+    message: str = ""
+    duration: float = 0.0
+
+
+def classify(excinfo: pytest.ExceptionInfo[BaseException] | None, when: str) -> tuple[str, str]:
+    """(verdict, message) of a failed phase: assertion in the call -> fail; anything else could not decide."""
+    if excinfo is None:
+        return "error", f"{when} failed without an exception"
+    value = excinfo.value
+    if isinstance(value, Undecided):
+        return "error", str(value)
+    if isinstance(value, AssertionError) and when == "call":
+        return "fail", str(value) or "assertion failed"
+    first = str(value).strip().splitlines()[0] if str(value).strip() else ""
+    return "error", f"{type(value).__name__} in {when}: {first}"
+
+
+def record(rows: dict[str, Row], report: pytest.TestReport) -> None:
+    """Fold one phase report into its test's row: outcomes only get worse, durations add up."""
+    props = dict(report.user_properties)
+    if "component" not in props:
+        return
+    row = rows.get(report.nodeid)
+    if row is None:
+        test_id = report.nodeid.rsplit("[", 1)[-1].rstrip("]") if "[" in report.nodeid else report.nodeid
+        row = Row(test_id, report.nodeid, str(props["component"]), str(props["check"]), str(props.get("scenario", "")))
+        rows[report.nodeid] = row
+    row.duration += report.duration
+    if report.failed:
+        outcome, message = str(props.get("verdict", "error")), str(props.get("message", report.longreprtext[-500:]))
+    elif report.skipped:
+        outcome, message = "skipped", str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+    else:
+        return
+    if RANK[outcome] > RANK[row.outcome]:
+        row.outcome, row.message = outcome, message
+
+
+def overall(rows: list[Row], exitstatus: int) -> tuple[str, str]:
+    """('green'|'red', reason)."""
+    if not rows:
+        return "red", "no test selected"
+    counts = {k: sum(1 for r in rows if r.outcome == k) for k in RANK}
+    if exitstatus == 0 and counts["pass"] == len(rows):
+        return "green", f"{len(rows)} passed"
+    names = {"fail": "failed", "error": "errors" if counts["error"] > 1 else "error", "skipped": "skipped"}
+    parts = [f"{counts[k]} {name}" for k, name in names.items() if counts[k]]
+    return "red", ", ".join(parts) + f" of {len(rows)}" if parts else f"pytest exit status {exitstatus}"
+
+
+def write_verdict(run: Run, exitstatus: int, config: pytest.Config) -> None:
+    rows = sorted(run.rows.values(), key=lambda r: (r.component, r.check, r.nodeid))
+    verdict, reason = overall(rows, int(exitstatus))
+    document: dict[str, Any] = {
+        "environment": run.env.name,
+        "protected": run.env.protected,
+        "markers": config.getoption("markexpr") or "",
+        "release": {
+            "name": run.release.release,
+            "file": run.release_file,
+            "expected": {k: v.model_dump(exclude_none=True) for k, v in run.release.components.items()},
+        },
+        "started": _iso(run.started),
+        "finished": _iso(time.time()),
+        "duration_s": round(time.time() - run.started, 3),
+        "verdict": verdict,
+        "reason": reason,
+        "exit_status": int(exitstatus),
+        "tests": [{**asdict(r), "duration": round(r.duration, 4)} for r in rows],
+    }
+    run.reports.mkdir(parents=True, exist_ok=True)
+    target = run.reports / "verdict.json"
+    partial = target.with_suffix(f".json.{os.getpid()}")
+    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    partial.replace(target)  # atomic: a reader never sees half a verdict
+
+
+def print_summary(reporter: Any, run: Run, exitstatus: int, markexpr: str) -> None:
+    rows = sorted(run.rows.values(), key=lambda r: (r.component, r.check, r.nodeid))
+    verdict, reason = overall(rows, int(exitstatus))
+    reporter.section(f"deployment verification: {run.env.name}", sep="=", bold=True)
+    if rows:
+        width = max(len(r.component) for r in rows)
+        check_width = max(len(r.check) for r in rows)
+        for r in rows:
+            line = f"{r.component:<{width}}  {r.check:<{check_width}}  {r.outcome.upper():<7} {_first(r.message)}"
+            reporter.write_line(line, **_colour(r.outcome))  # never cut: the reason is the point
+    if verdict == "green":
+        reporter.write_line(f"GATE GREEN: {reason} in environment {run.env.name!r}", green=True, bold=True)
+        return
+    if not rows:
+        selection = f" with -m {markexpr!r}" if markexpr else ""
+        reason = (
+            f"no test selected for environment {run.env.name!r}{selection}: check the marker expression and "
+            "that the environment has components the scenarios apply to"
+        )
+    reporter.write_line(f"GATE RED: {reason}; details in {run.reports / 'verdict.json'}", red=True, bold=True)
+
+
+def _first(message: str) -> str:
+    lines = message.strip().splitlines()
+    if not lines:
+        return ""
+    return lines[0] + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else "")
+
+
+def _colour(outcome: str) -> dict[str, bool]:
+    return {"pass": {"green": True}, "skipped": {"yellow": True}}.get(outcome, {"red": True})
+
+
+def _iso(stamp: float) -> str:
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,79 @@
+"""YAML with line numbers: plain data plus a map from each key path to the line it was written on.
+
+    data, lines = load_yaml_with_lines(Path("environments/prod.yaml"))
+    lines[("components", 2, "kind")]  # -> 14
+
+Duplicate keys are rejected here (PyYAML keeps the last one silently, which hides copy-paste mistakes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Loc = tuple[str | int, ...]
+
+
+class YamlSourceError(Exception):
+    """Unparseable YAML or a duplicate key; the message starts with `file:line:`."""
+
+
+def load_yaml_with_lines(path: Path, display: str | None = None) -> tuple[Any, dict[Loc, int]]:
+    """Parse `path` (shown as `display` in messages) into plain data and a line map."""
+    shown = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise YamlSourceError(f"{shown}: cannot read: {exc.strerror}") from exc
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        lines: dict[Loc, int] = {}
+        data = _plain(node, (), lines, loader, shown) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        raise YamlSourceError(f"{shown}:{line}: invalid YAML: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise YamlSourceError(f"{shown}: invalid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _plain(node: yaml.Node, loc: Loc, lines: dict[Loc, int], loader: yaml.SafeLoader, shown: str) -> Any:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves `<<: *anchor` merges like the normal loader
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node)
+            if key in result:
+                line = key_node.start_mark.line + 1
+                raise YamlSourceError(f"{shown}:{line}: {_dotted((*loc, str(key)))}: duplicate key")
+            result[key] = _plain(value_node, (*loc, str(key)), lines, loader, shown)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(item, (*loc, i), lines, loader, shown) for i, item in enumerate(node.value)]
+    return loader.construct_object(node)
+
+
+def _dotted(loc: Loc) -> str:
+    """('components', 2, 'kind') -> 'components[2].kind'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+dotted = _dotted
+
+
+def line_of(lines: dict[Loc, int], loc: Loc) -> int:
+    """The line of `loc`, or of its nearest written ancestor (a missing key is reported where its parent is)."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
