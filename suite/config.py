@@ -61,6 +61,7 @@ KUBERNETES_KINDS = frozenset({"deployment", "daemonset", "statefulset", "helm"})
 AZURE_KINDS = frozenset({"containerapp", "functionapp"})
 CheckFamily = Literal["http", "tls"]
 NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 class Strict(BaseModel):
@@ -135,8 +136,15 @@ class ClusterConfig(Strict):
 
 
 class SubscriptionConfig(Strict):
-    subscription_id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
+    subscription_id: str
     tenant_id: str | None = None
+
+    @field_validator("subscription_id", "tenant_id")
+    @classmethod
+    def _guid(cls, value: str | None) -> str | None:
+        if value is not None and not GUID.match(value):
+            raise ValueError(f"expected a GUID like 00000000-0000-0000-0000-000000000000, got {value!r}")
+        return value
 
 
 class AzureConfig(Strict):
@@ -276,7 +284,9 @@ def _is_model(node: Any) -> bool:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """`Model | None` -> Model; leaves list[...] and dict[...] alone."""
+    """`Model | None` -> Model, `Annotated[Model, ...]` -> Model; leaves list[...] and dict[...] alone."""
+    if typing.get_origin(annotation) is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) in (Union, types.UnionType):
         members = [a for a in typing.get_args(annotation) if a is not type(None)]
         return members[0] if len(members) == 1 else annotation

@@ -41,6 +41,7 @@ SERVICES = (
     Service("incomplete-chain", 18455, "incomplete-chain", "healthy-json"),
     Service("self-signed", 18456, "self-signed", "healthy-json"),
     Service("expiring-soon", 18457, "expiring-soon", "healthy-json"),
+    Service("short-intermediate", 18458, "short-intermediate", "healthy-json"),
     Service("unavailable", 18461, "valid", "unavailable"),
     Service("unhealthy-body", 18462, "valid", "unhealthy-body"),
     Service("slow", 18463, "valid", "slow"),

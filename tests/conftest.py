@@ -1,0 +1,39 @@
+"""Fixtures for the project's own tests: the real testbed, started once, stopped at the end if we started it.
+
+Missing infrastructure is a failure of the setup, never a skip: if the testbed cannot start, every test that needs it
+errors with the reason.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def testbed() -> Iterator[Path]:
+    """The demo services (python -m testbed up); yields the CA bundle that trusts them."""
+    was_running = _testbed("status").returncode == 0
+    started = _testbed("up")
+    if started.returncode != 0:
+        pytest.fail(f"the testbed did not start: {started.stdout}{started.stderr}", pytrace=False)
+    yield ROOT / ".testbed" / "tls" / "ca.pem"
+    if not was_running:
+        _testbed("down")
+
+
+@pytest.fixture(scope="session")
+def ca_bundle(testbed: Path) -> str:
+    return str(testbed)
+
+
+def _testbed(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "testbed", command], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
