@@ -70,6 +70,21 @@ def label_test(env_name: str, component: Component, feature: str, scenario: str)
     _dynamic.tag(component.kind)
 
 
+def keep_plain_step_parameters(config: pytest.Config, step: Any, step_args: dict[str, Any]) -> None:
+    """allure-pytest-bdd records every argument of a step function as a step parameter: the whole environment,
+    clients, sessions. That is noise at best and a credential leak at worst; keep only plain values (the ones parsed
+    from the Gherkin text, like `5 minutes`)."""
+    listener = next((p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "PytestBDDListener"), None)
+    if listener is None:
+        return
+    from allure_pytest_bdd.steps import get_step_uuid  # only importable where the allure plugin is active
+
+    plain = {name for name, value in step_args.items() if isinstance(value, str | int | float | bool)}
+    with listener.lifecycle.update_step(uuid=get_step_uuid(step)) as result:
+        if result is not None:
+            result.parameters = [p for p in result.parameters if p.name in plain]
+
+
 def write(results_dir: Path, run: Run) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     properties = {

@@ -291,3 +291,12 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
     allure_meta.label_test(
         request.getfixturevalue("run").env.name, request.getfixturevalue("component"), feature.name, scenario.name
     )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_bdd_before_step_call(
+    request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any, step_func_args: Any
+) -> None:
+    """Runs after allure recorded the step's arguments: strip the ones that are not plain values."""
+    if request.config.option.allure_report_dir:
+        allure_meta.keep_plain_step_parameters(request.config, step, step_func_args)

@@ -74,8 +74,9 @@ def _short_intermediate_chain(now: dt.datetime) -> tuple[ServerPem, bytes]:
     day = dt.timedelta(days=1)
     root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     root = _issue("testbed short-chain root", root_key, root_key, now - day, now + 3650 * day, ca=True)
-    mid = _issue("testbed short-lived intermediate", mid_key, root_key, now - day, now + 7 * day, ca=True,
-                 issuer=root.subject)
+    mid = _issue(
+        "testbed short-lived intermediate", mid_key, root_key, now - day, now + 7 * day, ca=True, issuer=root.subject
+    )
     leaf = _issue("localhost", leaf_key, mid_key, now - day, now + 90 * day, ca=False, issuer=mid.subject)
     return ServerPem(_key_pem(leaf_key), _cert_pem(leaf) + _cert_pem(mid)), _cert_pem(root)
 
@@ -109,7 +110,9 @@ def _issue(
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _cert_pem(cert: x509.Certificate) -> bytes:

@@ -35,5 +35,6 @@ def ca_bundle(testbed: Path) -> str:
 
 
 def _testbed(command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "testbed", command], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "testbed", command], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )

@@ -16,64 +16,147 @@ ALLOWED_TOP = "azure, budget, checks, clusters, components, defaults, descriptio
 KINDS = "deployment, daemonset, statefulset, helm, containerapp, functionapp, endpoint"
 
 CASES = [
-    ("unknown top-level key", HEAD + "nmae: x\n" + ENDPOINT,
-     [f"environments/prod.yaml:2: nmae: unknown key; allowed keys: {ALLOWED_TOP}"]),
-    ("kind not allowed", HEAD + "components:\n  - {name: web, kind: deploy}\n",
-     [f"environments/prod.yaml:3: components[0].kind: 'deploy' is not one of: {KINDS}"]),
-    ("misspelt component key", HEAD + ENDPOINT + "  - name: api\n    kind: endpoint\n    helth: []\n",
-     ["environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: cluster, health, kind, name, "
-      "namespace, resource, resource_group, subscription, tls, workload"]),
-    ("missing kind", HEAD + "components:\n  - name: web\n",
-     ["environments/prod.yaml:3: components[0]: missing required key 'kind'"]),
+    (
+        "unknown top-level key",
+        HEAD + "nmae: x\n" + ENDPOINT,
+        [f"environments/prod.yaml:2: nmae: unknown key; allowed keys: {ALLOWED_TOP}"],
+    ),
+    (
+        "kind not allowed",
+        HEAD + "components:\n  - {name: web, kind: deploy}\n",
+        [f"environments/prod.yaml:3: components[0].kind: 'deploy' is not one of: {KINDS}"],
+    ),
+    (
+        "misspelt component key",
+        HEAD + ENDPOINT + "  - name: api\n    kind: endpoint\n    helth: []\n",
+        [
+            "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: cluster, health, kind, name, "
+            "namespace, resource, resource_group, subscription, tls, workload"
+        ],
+    ),
+    (
+        "missing kind",
+        HEAD + "components:\n  - name: web\n",
+        ["environments/prod.yaml:3: components[0]: missing required key 'kind'"],
+    ),
     ("missing name", "budget: 5m\n" + ENDPOINT, ["environments/prod.yaml:1: (top level): missing required key 'name'"]),
-    ("bad duration", HEAD + "budget: soon\n" + ENDPOINT,
-     ["environments/prod.yaml:2: budget: expected a duration like 30s, 5m or 250ms, got 'soon'"]),
-    ("zero duration", HEAD + "budget: 0s\n" + ENDPOINT,
-     ["environments/prod.yaml:2: budget: a duration must be positive, got '0s'"]),
-    ("not a boolean", HEAD + "protected: maybe\n" + ENDPOINT,
-     ["environments/prod.yaml:2: protected: input should be a valid boolean, unable to interpret input (got 'maybe')"]),
-    ("TLS version not allowed", HEAD + "defaults:\n  tls:\n    min_version: '1.1'\n" + ENDPOINT,
-     ["environments/prod.yaml:4: defaults.tls.min_version: '1.1' is not one of: 1.2, 1.3"]),
-    ("unknown key inside a named cluster", HEAD + "clusters:\n  aks:\n    contxt: x\n" + ENDPOINT,
-     ["environments/prod.yaml:4: clusters.aks.contxt: unknown key; allowed keys: context, in_cluster, kubeconfig"]),
-    ("cluster with neither context nor in_cluster", HEAD + "clusters:\n  aks: {kubeconfig: ~/.kube/prod}\n" + ENDPOINT,
-     ["environments/prod.yaml:3: clusters.aks: give either context (a kubeconfig context) or in_cluster: true"]),
-    ("no components", HEAD + "components: []\n",
-     ["environments/prod.yaml:2: components: list should have at least 1 item after validation, not 0 (got [])"]),
-    ("health URL without scheme", HEAD + "components:\n  - {name: web, kind: endpoint, health: [{url: web/health}]}\n",
-     ["environments/prod.yaml:3: components[0].health[0].url: expected an http:// or https:// URL, got 'web/health'"]),
-    ("two body rules", HEAD + "components:\n  - name: web\n    kind: endpoint\n    health:\n"
-     "      - url: https://web/health\n        body: {contains: ok, json_path: status, equals: UP}\n",
-     ["environments/prod.yaml:7: components[0].health[0].body: give exactly one of contains or json_path (with equals)"]),
-    ("json rule without a value", HEAD + "components:\n  - name: web\n    kind: endpoint\n    health:\n"
-     "      - url: https://web/health\n        body: {json_path: status}\n",
-     ["environments/prod.yaml:7: components[0].health[0].body: json_path needs equals: the value a healthy answer "
-      "has there"]),
-    ("subscription id not a GUID", HEAD + "azure:\n  subscriptions:\n    main: {subscription_id: abc}\n" + ENDPOINT,
-     ["environments/prod.yaml:4: azure.subscriptions.main.subscription_id: expected a GUID like "
-      "00000000-0000-0000-0000-000000000000, got 'abc'"]),
+    (
+        "bad duration",
+        HEAD + "budget: soon\n" + ENDPOINT,
+        ["environments/prod.yaml:2: budget: expected a duration like 30s, 5m or 250ms, got 'soon'"],
+    ),
+    (
+        "zero duration",
+        HEAD + "budget: 0s\n" + ENDPOINT,
+        ["environments/prod.yaml:2: budget: a duration must be positive, got '0s'"],
+    ),
+    (
+        "not a boolean",
+        HEAD + "protected: maybe\n" + ENDPOINT,
+        [
+            "environments/prod.yaml:2: protected: input should be a valid boolean, unable to interpret input (got 'maybe')"
+        ],
+    ),
+    (
+        "TLS version not allowed",
+        HEAD + "defaults:\n  tls:\n    min_version: '1.1'\n" + ENDPOINT,
+        ["environments/prod.yaml:4: defaults.tls.min_version: '1.1' is not one of: 1.2, 1.3"],
+    ),
+    (
+        "unknown key inside a named cluster",
+        HEAD + "clusters:\n  aks:\n    contxt: x\n" + ENDPOINT,
+        ["environments/prod.yaml:4: clusters.aks.contxt: unknown key; allowed keys: context, in_cluster, kubeconfig"],
+    ),
+    (
+        "cluster with neither context nor in_cluster",
+        HEAD + "clusters:\n  aks: {kubeconfig: ~/.kube/prod}\n" + ENDPOINT,
+        ["environments/prod.yaml:3: clusters.aks: give either context (a kubeconfig context) or in_cluster: true"],
+    ),
+    (
+        "no components",
+        HEAD + "components: []\n",
+        ["environments/prod.yaml:2: components: list should have at least 1 item after validation, not 0 (got [])"],
+    ),
+    (
+        "health URL without scheme",
+        HEAD + "components:\n  - {name: web, kind: endpoint, health: [{url: web/health}]}\n",
+        [
+            "environments/prod.yaml:3: components[0].health[0].url: expected an http:// or https:// URL, got 'web/health'"
+        ],
+    ),
+    (
+        "two body rules",
+        HEAD + "components:\n  - name: web\n    kind: endpoint\n    health:\n"
+        "      - url: https://web/health\n        body: {contains: ok, json_path: status, equals: UP}\n",
+        [
+            "environments/prod.yaml:7: components[0].health[0].body: give exactly one of contains or json_path (with equals)"
+        ],
+    ),
+    (
+        "json rule without a value",
+        HEAD + "components:\n  - name: web\n    kind: endpoint\n    health:\n"
+        "      - url: https://web/health\n        body: {json_path: status}\n",
+        [
+            "environments/prod.yaml:7: components[0].health[0].body: json_path needs equals: the value a healthy answer "
+            "has there"
+        ],
+    ),
+    (
+        "subscription id not a GUID",
+        HEAD + "azure:\n  subscriptions:\n    main: {subscription_id: abc}\n" + ENDPOINT,
+        [
+            "environments/prod.yaml:4: azure.subscriptions.main.subscription_id: expected a GUID like "
+            "00000000-0000-0000-0000-000000000000, got 'abc'"
+        ],
+    ),
     ("not a mapping", "- name: prod\n", ["environments/prod.yaml:1: expected a mapping at the top level, got list"]),
-    ("YAML syntax", HEAD + "components: [\n",
-     ["environments/prod.yaml:3: invalid YAML: expected the node content, but found '<stream end>'"]),
-    ("duplicate key", HEAD + "budget: 5m\nbudget: 10m\n" + ENDPOINT,
-     ["environments/prod.yaml:3: budget: duplicate key"]),
-    ("name differs from file", "name: production\n" + ENDPOINT,
-     ["environments/prod.yaml:1: name: 'production' does not match the file name; expected 'prod'"]),
-    ("duplicate component", HEAD + ENDPOINT + "  - {name: web, kind: endpoint, tls: [{host: web.example.com}]}\n",
-     ["environments/prod.yaml:4: components[1].name: 'web' is defined twice"]),
-    ("unknown cluster", HEAD + "clusters:\n  aks-weu: {context: aks-prod}\ncomponents:\n"
-     "  - {name: api, kind: deployment, cluster: aks-neu, namespace: api}\n",
-     ["environments/prod.yaml:5: components[0].cluster: 'aks-neu' is not one of: aks-weu"]),
-    ("deployment without namespace", HEAD + "clusters:\n  aks: {context: aks}\ncomponents:\n"
-     "  - {name: api, kind: deployment, cluster: aks}\n",
-     ["environments/prod.yaml:5: components[0]: missing required key 'namespace' for kind deployment"]),
-    ("container app without azure", HEAD + "components:\n"
-     "  - {name: app, kind: containerapp, subscription: main, resource_group: rg}\n",
-     ["environments/prod.yaml:3: components[0].subscription: 'main' is not one of: none defined under "
-      "azure.subscriptions"]),
-    ("endpoint that checks nothing", HEAD + "components:\n  - {name: web, kind: endpoint}\n",
-     ["environments/prod.yaml:3: components[0]: an endpoint component needs health or tls entries, or it checks "
-      "nothing"]),
+    (
+        "YAML syntax",
+        HEAD + "components: [\n",
+        ["environments/prod.yaml:3: invalid YAML: expected the node content, but found '<stream end>'"],
+    ),
+    (
+        "duplicate key",
+        HEAD + "budget: 5m\nbudget: 10m\n" + ENDPOINT,
+        ["environments/prod.yaml:3: budget: duplicate key"],
+    ),
+    (
+        "name differs from file",
+        "name: production\n" + ENDPOINT,
+        ["environments/prod.yaml:1: name: 'production' does not match the file name; expected 'prod'"],
+    ),
+    (
+        "duplicate component",
+        HEAD + ENDPOINT + "  - {name: web, kind: endpoint, tls: [{host: web.example.com}]}\n",
+        ["environments/prod.yaml:4: components[1].name: 'web' is defined twice"],
+    ),
+    (
+        "unknown cluster",
+        HEAD + "clusters:\n  aks-weu: {context: aks-prod}\ncomponents:\n"
+        "  - {name: api, kind: deployment, cluster: aks-neu, namespace: api}\n",
+        ["environments/prod.yaml:5: components[0].cluster: 'aks-neu' is not one of: aks-weu"],
+    ),
+    (
+        "deployment without namespace",
+        HEAD + "clusters:\n  aks: {context: aks}\ncomponents:\n  - {name: api, kind: deployment, cluster: aks}\n",
+        ["environments/prod.yaml:5: components[0]: missing required key 'namespace' for kind deployment"],
+    ),
+    (
+        "container app without azure",
+        HEAD + "components:\n  - {name: app, kind: containerapp, subscription: main, resource_group: rg}\n",
+        [
+            "environments/prod.yaml:3: components[0].subscription: 'main' is not one of: none defined under "
+            "azure.subscriptions"
+        ],
+    ),
+    (
+        "endpoint that checks nothing",
+        HEAD + "components:\n  - {name: web, kind: endpoint}\n",
+        [
+            "environments/prod.yaml:3: components[0]: an endpoint component needs health or tls entries, or it checks "
+            "nothing"
+        ],
+    ),
 ]
 
 

@@ -51,9 +51,7 @@ def test_503_fails_with_status_and_body(session, ca_bundle):
     result = probe(session, ca_bundle, 18461)
     assert result.verdict is Verdict.FAIL
     assert "HTTP 503 Service Unavailable in " in result.message
-    assert result.message.endswith(
-        """expected 2xx; body: '{"status": "DOWN", "reason": "database unreachable"}'"""
-    )
+    assert result.message.endswith("""expected 2xx; body: '{"status": "DOWN", "reason": "database unreachable"}'""")
 
 
 def test_unhealthy_body_fails_naming_path_found_and_expected(session, ca_bundle):

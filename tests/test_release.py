@@ -17,8 +17,10 @@ def write(tmp_path, text):
 
 
 def test_manifest_with_full_and_shorthand_entries(tmp_path):
-    path = write(tmp_path, "release: r1\ncomponents:\n  payments-api: {version: 1.4.2, image: acr/p:1.4.2}\n"
-                           "  checkout-web: 3.0.0\n")
+    path = write(
+        tmp_path,
+        "release: r1\ncomponents:\n  payments-api: {version: 1.4.2, image: acr/p:1.4.2}\n  checkout-web: 3.0.0\n",
+    )
     manifest = load_release(path, [], NAMES)
     assert manifest.release == "r1"
     assert manifest.components["payments-api"].image == "acr/p:1.4.2"
@@ -41,8 +43,11 @@ def test_expect_without_a_manifest():
     [
         ("payments-api", "--expect 'payments-api': expected COMPONENT=VERSION, e.g. --expect payments-api=1.4.2"),
         ("payments-api=", "--expect 'payments-api=': expected COMPONENT=VERSION, e.g. --expect payments-api=1.4.2"),
-        ("payment-api=1.0", "--expect 'payment-api=1.0': no component 'payment-api' in this environment; known: "
-                            "checkout-web, payments-api"),
+        (
+            "payment-api=1.0",
+            "--expect 'payment-api=1.0': no component 'payment-api' in this environment; known: "
+            "checkout-web, payments-api",
+        ),
     ],
 )
 def test_bad_expect_is_refused_with_a_message(expect, message):

@@ -23,8 +23,10 @@ def inspect(ca_bundle, port, min_days=14.0, host="localhost", **kw):
 def test_valid_certificate_passes_with_protocol_names_and_expiry(ca_bundle):
     result = inspect(ca_bundle, 18441)
     assert result.verdict is Verdict.PASS
-    assert re.fullmatch(r"TLSv1\.3, CN=localhost \[localhost, 127\.0\.0\.1\] expires in (89|90) days \(\d{4}-\d\d-\d\d\)",
-                        result.message), result.message
+    assert re.fullmatch(
+        r"TLSv1\.3, CN=localhost \[localhost, 127\.0\.0\.1\] expires in (89|90) days \(\d{4}-\d\d-\d\d\)",
+        result.message,
+    ), result.message
     assert result.target == "tls://localhost:18441"
 
 
@@ -50,7 +52,9 @@ def test_expired_fails(ca_bundle):
     assert result.verdict is Verdict.FAIL
     assert re.fullmatch(
         r"chain does not verify: certificate has expired \(CN=localhost \[localhost, 127\.0\.0\.1\] expired 2 days "
-        r"ago \(.+\)\); renew or re-issue the certificate, then check what the endpoint serves", result.message)
+        r"ago \(.+\)\); renew or re-issue the certificate, then check what the endpoint serves",
+        result.message,
+    )
 
 
 def test_not_yet_valid_fails(ca_bundle):
@@ -64,7 +68,8 @@ def test_wrong_host_fails_and_names_the_sans_served(ca_bundle):
     assert result.verdict is Verdict.FAIL
     assert result.message.startswith(
         "chain does not verify: Hostname mismatch, certificate is not valid for 'localhost'. "
-        "(CN=other.example.test [other.example.test] expires in")
+        "(CN=other.example.test [other.example.test] expires in"
+    )
     assert result.message.endswith("check the ingress/SNI routing and the certificate's SANs")
 
 
@@ -93,8 +98,9 @@ def test_self_signed_fails(ca_bundle):
 def test_expiring_inside_the_threshold_fails(ca_bundle):
     result = inspect(ca_bundle, 18457, min_days=14)
     assert result.verdict is Verdict.FAIL
-    assert re.fullmatch(r"leaf expires in [45]\.\d days \(.+\), inside the 14-day minimum; renew it before promoting",
-                        result.message), result.message
+    assert re.fullmatch(
+        r"leaf expires in [45]\.\d days \(.+\), inside the 14-day minimum; renew it before promoting", result.message
+    ), result.message
 
 
 def test_expiring_outside_a_smaller_threshold_passes(ca_bundle):
@@ -104,8 +110,11 @@ def test_expiring_outside_a_smaller_threshold_passes(ca_bundle):
 def test_intermediate_expiring_before_the_leaf_fails_naming_it(ca_bundle):
     result = inspect(ca_bundle, 18458, min_days=14)
     assert result.verdict is Verdict.FAIL
-    assert re.fullmatch(r"chain certificate CN=testbed short-lived intermediate expires in [67]\.\d days \(.+\), "
-                        r"inside the 14-day minimum; renew it before promoting", result.message), result.message
+    assert re.fullmatch(
+        r"chain certificate CN=testbed short-lived intermediate expires in [67]\.\d days \(.+\), "
+        r"inside the 14-day minimum; renew it before promoting",
+        result.message,
+    ), result.message
 
 
 def test_intermediate_outside_the_threshold_passes(ca_bundle):

@@ -1,0 +1,146 @@
+"""The real suite, run as users run it (`pytest features --env X -m postdeploy -n 4`), against the testbed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# What local-broken must say about each component: (check, outcome, words the message must contain).
+BROKEN = {
+    ("expired-cert", "tls_certificate"): ("fail", "chain does not verify: certificate has expired"),
+    ("not-yet-valid", "tls_certificate"): ("fail", "chain does not verify: certificate is not yet valid"),
+    ("wrong-host", "tls_certificate"): ("fail", "Hostname mismatch, certificate is not valid for 'localhost'"),
+    ("untrusted-root", "tls_certificate"): ("fail", "O=rogue CA nobody trusts of the last certificate sent"),
+    ("incomplete-chain", "tls_certificate"): ("fail", "unable to get local issuer certificate"),
+    ("self-signed", "tls_certificate"): ("fail", "chain does not verify: self-signed certificate"),
+    ("expiring-soon", "tls_certificate"): ("fail", "inside the 14-day minimum; renew it before promoting"),
+    ("short-intermediate", "tls_certificate"): ("fail", "chain certificate CN=testbed short-lived intermediate"),
+    ("tls-never-completes", "tls_certificate"): ("fail", "no TLS handshake with localhost:18465 within 3.0s"),
+    ("unavailable", "http_health"): ("fail", "HTTP 503 Service Unavailable"),
+    ("unhealthy-body", "http_health"): ("fail", "body rule failed: status is 'DOWN', expected 'UP'"),
+    ("slow", "http_health"): ("fail", "over the 1000 ms latency budget"),
+    ("never-answers", "http_health"): ("fail", "no answer within 3.0s"),
+    ("nothing-listens", "http_health"): ("fail", "cannot connect: Connection refused"),
+    ("health-expired-cert", "http_health"): ("fail", "TLS handshake failed: certificate verify failed"),
+    ("wrong-version", "http_health"): ("fail", "reports version '1.4.2' at version, expected '2.0.0'"),
+}
+
+
+def run_suite(reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pytest", "features", "-n", "4", "--reports-dir", str(reports), *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+
+def allure_results(reports: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((reports / "allure-results").glob("*-result.json"))]
+
+
+@pytest.fixture(scope="module")
+def green(testbed, tmp_path_factory):
+    reports = tmp_path_factory.mktemp("green")
+    return run_suite(reports, "--env", "local", "-m", "postdeploy", "--release", "testbed/release-local.yaml"), reports
+
+
+@pytest.fixture(scope="module")
+def red(testbed, tmp_path_factory):
+    reports = tmp_path_factory.mktemp("red")
+    args = ("--env", "local-broken", "-m", "postdeploy", "--release", "testbed/release-local-broken.yaml")
+    return run_suite(reports, *args), reports
+
+
+def test_local_is_green_with_a_verdict_per_component(green):
+    result, reports = green
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "GATE GREEN: 6 passed in environment 'local'" in result.stdout
+    document = json.loads((reports / "verdict.json").read_text())
+    assert (document["environment"], document["verdict"], document["markers"]) == ("local", "green", "postdeploy")
+    assert document["release"]["name"] == "demo-2026.11"
+    assert {(t["component"], t["check"], t["outcome"]) for t in document["tests"]} == {
+        (name, check, "pass")
+        for name in ("payments-api", "checkout-web", "inventory-api")
+        for check in ("http_health", "tls_certificate")
+    }
+    assert (reports / "junit.xml").read_text().count("<testcase ") == 6
+
+
+def test_local_broken_is_red_and_says_why_for_each_component(red):
+    result, reports = red
+    assert result.returncode == 1
+    document = json.loads((reports / "verdict.json").read_text())
+    assert document["verdict"] == "red"
+    found = {(t["component"], t["check"]): (t["outcome"], t["message"]) for t in document["tests"]}
+    assert set(found) == set(BROKEN)
+    for key, (outcome, words) in BROKEN.items():
+        assert found[key][0] == outcome, key
+        assert words in found[key][1], (key, found[key][1])
+    assert f"GATE RED: {len(BROKEN)} failed of {len(BROKEN)}" in result.stdout
+
+
+def test_allure_results_hold_gherkin_steps_titles_and_evidence(green):
+    _, reports = green
+    results = allure_results(reports)
+    assert len(results) == 6
+    health = next(
+        r for r in results if r["name"] == "Health endpoints answer healthy after the deploy [local/payments-api]"
+    )
+    assert [s["name"] for s in health["steps"]] == [
+        "When the component's health endpoints are probed once",
+        "Then every health endpoint answers 2xx within its latency budget with a healthy body",
+    ]
+    attachment = health["steps"][0]["attachments"][0]
+    assert attachment["name"] == "HTTP response: https://localhost:18441/health"
+    evidence = json.loads((reports / "allure-results" / attachment["source"]).read_text())
+    assert evidence["status"] == "200 OK"
+    labels = {(label["name"], label["value"]) for label in health["labels"]}
+    assert {("parentSuite", "local"), ("component", "payments-api"), ("subSuite", "payments-api")} <= labels
+    tls = next(
+        r for r in results if r["name"].startswith("Hosts serve valid certificates") and "checkout-web" in r["name"]
+    )
+    chain = json.loads((reports / "allure-results" / tls["steps"][0]["attachments"][0]["source"]).read_text())
+    assert [c["subject"].split(",")[0] for c in chain["chain"]][0] == "CN=localhost"
+
+
+def test_step_parameters_carry_no_objects(green):
+    _, reports = green
+    for result in allure_results(reports):
+        for step in result["steps"]:
+            assert not step.get("parameters"), step
+
+
+def test_controller_writes_environment_executor_and_categories_once(green):
+    _, reports = green
+    results = reports / "allure-results"
+    properties = (results / "environment.properties").read_text()
+    assert "environment=local\n" in properties
+    assert "release=demo-2026.11\n" in properties
+    assert json.loads((results / "executor.json").read_text())["type"] in {"local", "github"}
+    names = [c["name"] for c in json.loads((results / "categories.json").read_text())]
+    assert names[-1] == "Could not decide"
+    assert {"Wrong version", "Certificate", "Unhealthy endpoint", "Infrastructure unreachable"} <= set(names)
+
+
+def test_failed_allure_result_carries_the_check_message(red):
+    _, reports = red
+    wrong = next(r for r in allure_results(reports) if r["name"].endswith("[local-broken/wrong-version]"))
+    assert wrong["status"] == "failed"
+    assert "reports version '1.4.2' at version, expected '2.0.0'" in wrong["statusDetails"]["message"]
+    assert wrong["steps"][1]["attachments"][0]["name"] == "component wrong-version"
+
+
+def test_predeploy_certificate_gate_blocks_a_certificate_inside_the_window(testbed, tmp_path):
+    result = run_suite(tmp_path, "--env", "local-broken", "-m", "predeploy", "-k", "expiring-soon")
+    assert result.returncode == 1
+    message = json.loads((tmp_path / "verdict.json").read_text())["tests"][0]["message"]
+    assert "inside the 30-day minimum; renew it before promoting" in message
+
+
+def test_predeploy_is_green_on_local(testbed, tmp_path):
+    result = run_suite(tmp_path, "--env", "local", "-m", "predeploy")
+    assert result.returncode == 0, result.stdout
+    assert "GATE GREEN: 3 passed in environment 'local'" in result.stdout
