@@ -1,0 +1,43 @@
+# The two commands of README.md, and the pieces they are made of. Each installs what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+ENV ?= local
+MARKERS ?= postdeploy
+WORKERS ?= 4
+
+.PHONY: help demo test bootstrap lint testbed-up testbed-down verify report
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+demo: bootstrap  ## bring the testbed up, verify the local environment, render the report, tear down
+	@$(PY) -m testbed up
+	@rc=0; $(PY) -m pytest features --env $(ENV) -m $(MARKERS) -n $(WORKERS) \
+	    --release testbed/release-$(ENV).yaml || rc=$$?; \
+	  $(PY) -m testbed down; \
+	  scripts/render-report >/dev/null && echo "report: reports/allure-report/index.html (serve it: $(PY) -m http.server -d reports/allure-report)"; \
+	  exit $$rc
+
+test: bootstrap lint  ## lint, type-check and run the project's own tests against the real testbed
+	$(PY) -m pytest tests -q
+
+lint: bootstrap  ## ruff and mypy, as CI runs them
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+bootstrap:  ## .venv with the pinned versions of requirements.lock
+	@scripts/bootstrap
+
+testbed-up: bootstrap  ## start the demo services (127.0.0.1:184xx)
+	$(PY) -m testbed up
+
+testbed-down:  ## stop them
+	$(PY) -m testbed down
+
+verify: bootstrap  ## run the gate: make verify ENV=local-broken MARKERS=postdeploy
+	$(PY) -m pytest features --env $(ENV) -m $(MARKERS) -n $(WORKERS)
+
+report:  ## render reports/allure-results into reports/allure-report (offline, pinned generator)
+	scripts/render-report
