@@ -165,6 +165,9 @@ class Component(Strict):
     health: list[HealthConfig] = []
     tls: list[TlsHostConfig] = []
 
+    def __repr__(self) -> str:
+        return f"Component({self.name!r}, kind={self.kind!r})"
+
     def health_probes(self, defaults: Defaults) -> list[HealthProbe]:
         """The component's health endpoints with the environment's defaults filled in."""
         return [
@@ -203,6 +206,11 @@ class Environment(Strict):
     clusters: dict[str, ClusterConfig] = {}
     azure: AzureConfig | None = None
     components: list[Component] = Field(min_length=1)
+
+    def __repr__(self) -> str:
+        # Short on purpose: reporting plugins repr() every step argument, and a full repr grows with the estate
+        # (it made a 400-component run quadratic).
+        return f"Environment({self.name!r}, {len(self.components)} components)"
 
     def component(self, name: str) -> Component:
         return next(c for c in self.components if c.name == name)

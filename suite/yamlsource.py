@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 Loc = tuple[str | int, ...]
+# libyaml's parser when PyYAML was built with it (5-10x faster on large estates); same nodes, same marks.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlSourceError(Exception):
@@ -27,7 +29,7 @@ def load_yaml_with_lines(path: Path, display: str | None = None) -> tuple[Any, d
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise YamlSourceError(f"{shown}: cannot read: {exc.strerror}") from exc
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         lines: dict[Loc, int] = {}
@@ -43,7 +45,7 @@ def load_yaml_with_lines(path: Path, display: str | None = None) -> tuple[Any, d
     return data, lines
 
 
-def _plain(node: yaml.Node, loc: Loc, lines: dict[Loc, int], loader: yaml.SafeLoader, shown: str) -> Any:
+def _plain(node: yaml.Node, loc: Loc, lines: dict[Loc, int], loader: Any, shown: str) -> Any:
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves `<<: *anchor` merges like the normal loader

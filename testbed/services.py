@@ -54,6 +54,8 @@ NOTHING_LISTENS = 18469  # named by local-broken.yaml; nothing ever binds it
 class _Handler(BaseHTTPRequestHandler):
     server: _TlsServer
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle on, the second waits for a delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         behaviour = self.server.service.behaviour

@@ -238,6 +238,8 @@ copy_kwok_stages() {
 cm_crds=(cert-manager.io_certificates.yaml cert-manager.io_certificaterequests.yaml
   cert-manager.io_issuers.yaml cert-manager.io_clusterissuers.yaml)
 crd_dir="$kube_dir/crds/cert-manager"
+# The marker names the file set too, so adding a CRD to the list refreshes an older copy.
+cm_marker() { printf '%s %s\n' "${CERT_MANAGER_VERSION}" "${cm_crds[*]}"; }
 copy_cert_manager_crds() {
   local dir f
   dir="$(mod_download_field "github.com/cert-manager/cert-manager@${CERT_MANAGER_VERSION}" Dir)"
@@ -249,7 +251,7 @@ copy_cert_manager_crds() {
     cp "$dir/deploy/crds/$f" "$crd_dir.tmp/$f"
     chmod u+w "$crd_dir.tmp/$f"   # the module cache is read-only
   done
-  echo "${CERT_MANAGER_VERSION}" >"$crd_dir.tmp/.version"
+  cm_marker >"$crd_dir.tmp/.version"
   rm -rf "$crd_dir"
   mv "$crd_dir.tmp" "$crd_dir"
 }
@@ -335,7 +337,7 @@ main() {
     run_step "kwok stages" copy_kwok_stages
   fi
 
-  if [[ "$(cat "$crd_dir/.version" 2>/dev/null)" == "${CERT_MANAGER_VERSION}" ]]; then
+  if [[ "$(cat "$crd_dir/.version" 2>/dev/null)" == "$(cm_marker)" ]]; then
     skip_step "cert-manager CRDs" "${CERT_MANAGER_VERSION}"
   else
     check_disk

@@ -108,6 +108,15 @@ EOF
   printf '%s' "$config_dir/$name.yaml"
 }
 
+starting_cluster=""
+start_failed_cleanup() {
+  local rc=$?
+  if (( rc != 0 )) && [[ -n "$starting_cluster" && "${DV_KEEP_FAILED:-0}" != 1 ]]; then
+    log "start of $starting_cluster failed (exit $rc); deleting it (set DV_KEEP_FAILED=1 to keep its logs)"
+    cmd_stop "$starting_cluster" || true
+  fi
+}
+
 cmd_start() {
   local name="${1:-}" nodes="${2:-3}"
   [[ -n "$name" ]] || usage
@@ -127,6 +136,11 @@ cmd_start() {
     fi
   fi
 
+  # From here on a failure must not leave a half-started control plane behind: tests rely on start either
+  # succeeding or cleaning up. DV_KEEP_FAILED=1 keeps it for debugging (logs in clusters/NAME/logs).
+  starting_cluster="$name"
+  trap start_failed_cleanup EXIT
+
   if [[ ! -d "$(cluster_dir "$name")" ]]; then
     local config
     config="$(write_config "$name")"
@@ -138,11 +152,7 @@ cmd_start() {
       # --kubeconfig "": do not add a context to ~/.kube/config. --wait: return only when the API server is ready.
       "$bin_dir/kwokctl" create cluster --name "$name" --runtime binary -c "$config" \
         --kubeconfig "" --wait 3m >&2
-    ) 9>"$KWOK_WORKDIR/.create.lock" || {
-      log "kwokctl create cluster failed; logs in $(cluster_dir "$name")/logs"
-      "$bin_dir/kwokctl" delete cluster --name "$name" >&2 || true
-      exit 1
-    }
+    ) 9>"$KWOK_WORKDIR/.create.lock"
     log "control plane up in $(( $(date +%s) - t ))s"
   fi
 
@@ -169,6 +179,7 @@ cmd_start() {
   done
   log "cert-manager CRDs + default ServiceAccount ready in $(( $(date +%s) - t ))s"
   log "audit log: $(cluster_dir "$name")/logs/audit.log"
+  trap - EXIT
   log "cluster $name ready in $(( $(date +%s) - t0 ))s"
   kubeconfig_path "$name"
   printf '\n'
