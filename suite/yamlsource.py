@@ -29,7 +29,17 @@ def load_yaml_with_lines(path: Path, display: str | None = None) -> tuple[Any, d
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise YamlSourceError(f"{shown}: cannot read: {exc.strerror}") from exc
-    loader = _Loader(text)
+    try:
+        return _parse(text, shown, _Loader)
+    except yaml.YAMLError:
+        if _Loader is yaml.SafeLoader:
+            raise
+    # libyaml words its errors differently; the pure-Python parser's message is the one users and tests see.
+    return _parse(text, shown, yaml.SafeLoader)
+
+
+def _parse(text: str, shown: str, loader_class: Any) -> tuple[Any, dict[Loc, int]]:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         lines: dict[Loc, int] = {}
@@ -37,8 +47,12 @@ def load_yaml_with_lines(path: Path, display: str | None = None) -> tuple[Any, d
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
+        if loader_class is not yaml.SafeLoader:
+            raise
         raise YamlSourceError(f"{shown}:{line}: invalid YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
+        if loader_class is not yaml.SafeLoader:
+            raise
         raise YamlSourceError(f"{shown}: invalid YAML: {exc}") from exc
     finally:
         loader.dispose()
