@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,8 @@ BROKEN = {
 
 
 def run_suite(reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pytest", "features", "-n", "4", "--reports-dir", str(reports), *args]
+    workers = () if "-n" in args else ("-n", "4")
+    command = [sys.executable, "-m", "pytest", "features", *workers, "--reports-dir", str(reports), *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -142,5 +144,40 @@ def test_predeploy_certificate_gate_blocks_a_certificate_inside_the_window(testb
 
 def test_predeploy_is_green_on_local(testbed, tmp_path):
     result = run_suite(tmp_path, "--env", "local", "-m", "predeploy")
+    assert result.returncode == 0, result.stdout
+    assert "GATE GREEN: 3 passed in environment 'local'" in result.stdout
+
+
+def _rows(reports: Path) -> list[tuple[str, str, str, str]]:
+    """Verdict rows without timings (latencies in messages differ between runs)."""
+    tests = json.loads((reports / "verdict.json").read_text())["tests"]
+    return [(t["id"], t["check"], t["outcome"], re.sub(r"\d+ ms", "N ms", t["message"])) for t in tests]
+
+
+def test_eight_workers_decide_exactly_like_one(testbed, tmp_path, red):
+    _, parallel4 = red
+    serial, parallel8 = tmp_path / "serial", tmp_path / "parallel8"
+    args = ("--env", "local-broken", "-m", "postdeploy", "--release", "testbed/release-local-broken.yaml")
+    run_suite(serial, *args, "-n", "0")
+    run_suite(parallel8, *args, "-n", "8")
+    assert _rows(serial) == _rows(parallel8) == _rows(parallel4)
+
+
+def test_default_invocation_from_the_repository_root_arms_the_gate(testbed, tmp_path):
+    # `--reports-dir=DIR` with `=`: a separate absolute path would be taken for a test path by pytest's rootdir
+    # search, which runs before this project's options are known (the same trap as allure's --alluredir).
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--env",
+        "local",
+        "-m",
+        "smoke",
+        f"--reports-dir={tmp_path}",
+        "--expect",
+        "payments-api=1.4.2",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout
     assert "GATE GREEN: 3 passed in environment 'local'" in result.stdout

@@ -179,3 +179,37 @@ def test_project_tests_outside_features_do_not_arm_the_gate(suite):
     result = suite.runpytest("test_plain.py", "--env", "does-not-exist")
     assert result.ret == pytest.ExitCode.OK
     assert not (suite.path / "reports" / "verdict.json").exists()
+
+
+WITHIN = """\
+Feature: Waiting
+  @postdeploy @http
+  Scenario: Health endpoints become healthy within a deadline
+    When the component's health endpoints are probed until healthy within 2 seconds
+    Then every health endpoint answers 2xx within its latency budget with a healthy body
+"""
+
+
+def test_within_step_retries_until_its_deadline_and_says_so(suite):
+    shutil.rmtree(suite.path / "features")
+    (suite.path / "features").mkdir()
+    shutil.copy(ROOT / "features" / "test_features.py", suite.path / "features")
+    (suite.path / "features" / "waiting.feature").write_text(WITHIN)
+    env = suite.path / "environments" / "local.yaml"
+    env.write_text(
+        env.read_text()
+        .replace("budget: 1m", "budget: 1m\ndefaults:\n  http: {retry_interval: 500ms}", 1)
+        .replace("defaults:\n  tls:", "  tls:")
+    )
+    result = suite.runpytest("features", "-k", "broken")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "broken * http_health * FAIL * https://localhost:18461/health: still unhealthy after "
+            "* attempts in 2s; last: HTTP 503 Service Unavailable*"
+        ]
+    )
+    attempts = int(verdict(suite)["tests"][0]["message"].split("after ")[1].split(" ")[0])
+    assert 3 <= attempts <= 5
+    result = suite.runpytest("features", "-k", "web")
+    assert result.ret == pytest.ExitCode.OK
