@@ -59,6 +59,9 @@ def record(rows: dict[str, Row], report: pytest.TestReport) -> None:
         row = Row(test_id, report.nodeid, str(props["component"]), str(props["check"]), str(props.get("scenario", "")))
         rows[report.nodeid] = row
     row.duration += report.duration
+    if report.passed and report.when == "call" and row.outcome == "pass":
+        row.message = str(props.get("message", ""))
+        return
     if report.failed:
         outcome, message = str(props.get("verdict", "error")), str(props.get("message", report.longreprtext[-500:]))
     elif report.skipped:

@@ -18,11 +18,12 @@ import pytest
 import requests
 
 from checks.deadline import Deadline
+from checks.result import CheckResult
 from suite import allure_meta, gate
 from suite.config import Component, ConfigError, Environment, load_environment
 from suite.registry import FAMILIES
 from suite.release import Expectation, ReleaseManifest, load_release
-from suite.verdicts import Undecided
+from suite.verdicts import Undecided, summarize
 
 MARK_WORDS = frozenset({"and", "or", "not"})
 # Markers pytest and its plugins register; left out of the "known markers" hint, which lists the suite's own.
@@ -61,6 +62,7 @@ class Run:
 
 
 RUN = pytest.StashKey[Run]()
+RESULTS = pytest.StashKey[list[CheckResult]]()  # the results a test's steps produced, for its summary line
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -233,6 +235,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         ("check", family.check if family else "?"),
         ("scenario", scenario),
     ]
+    if report.passed and report.when == "call":
+        report.user_properties.append(("message", summarize(item.stash.get(RESULTS, []))))
     if report.failed:
         verdict, message = gate.classify(call.excinfo, report.when)
         report.user_properties += [("verdict", verdict), ("message", message)]
@@ -300,3 +304,12 @@ def pytest_bdd_before_step_call(
     """Runs after allure recorded the step's arguments: strip the ones that are not plain values."""
     if request.config.option.allure_report_dir:
         allure_meta.keep_plain_step_parameters(request.config, step, step_func_args)
+
+
+def pytest_bdd_after_step(
+    request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any, step_func_args: Any
+) -> None:
+    """Remember the check results a step worked on, so a passing test's summary line says what was seen."""
+    for value in step_func_args.values():
+        if isinstance(value, list) and value and all(isinstance(r, CheckResult) for r in value):
+            request.node.stash[RESULTS] = value
