@@ -1,0 +1,60 @@
+"""Service endpoints: every Service that selects the workload's pods has at least one ready endpoint
+(EndpointSlices, `conditions.ready`).
+
+    result = check_endpoints(reader, WorkloadRef("deployment", "payments", "payments-api"), deadline)
+"""
+
+from __future__ import annotations
+
+from checks.deadline import Deadline
+from checks.kube import KubeReader, KubeUnavailable, Obj
+from checks.result import CheckResult, Evidence, Verdict
+from checks.workloads import WorkloadRef, read_workload
+
+CHECK = "service_endpoints"
+SERVICE_LABEL = "kubernetes.io/service-name"
+
+
+def check_endpoints(reader: KubeReader, ref: WorkloadRef, deadline: Deadline) -> CheckResult:
+    try:
+        view = read_workload(reader, ref, deadline)
+        if view.obj is None:
+            return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{ref.where} not found")
+        labels = view.obj["spec"]["template"]["metadata"].get("labels", {})
+        services = [s for s in reader.listing("services", ref.namespace, deadline).items if _selects(s, labels)]
+        if not services:
+            return CheckResult(
+                CHECK, ref.where, Verdict.FAIL, f"no Service in {ref.namespace} selects the pods of {ref.where}"
+            )
+        slices = reader.listing("endpointslices", ref.namespace, deadline).items
+    except KubeUnavailable as exc:
+        return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
+    counts = {s["metadata"]["name"]: _ready_endpoints(s["metadata"]["name"], slices) for s in services}
+    evidence = (Evidence.as_json(f"{ref.where} services", counts),)
+    empty = sorted(name for name, ready in counts.items() if ready == 0)
+    if empty:
+        return CheckResult(
+            CHECK,
+            ref.where,
+            Verdict.FAIL,
+            f"Service {', '.join(f'{ref.namespace}/{n}' for n in empty)} has no ready endpoint; "
+            "check the pods' readiness and the Service's selector and ports",
+            evidence,
+        )
+    summary = ", ".join(f"{name}: {ready} ready" for name, ready in sorted(counts.items()))
+    return CheckResult(CHECK, ref.where, Verdict.PASS, summary, evidence)
+
+
+def _selects(service: Obj, labels: dict[str, str]) -> bool:
+    selector = service.get("spec", {}).get("selector") or {}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _ready_endpoints(service: str, slices: list[Obj]) -> int:
+    return sum(
+        1
+        for s in slices
+        if s["metadata"].get("labels", {}).get(SERVICE_LABEL) == service
+        for endpoint in s.get("endpoints") or []
+        if endpoint.get("conditions", {}).get("ready") is not False
+    )

@@ -1,0 +1,52 @@
+"""Node health after patching: every node Ready, none cordoned, none carrying a pending-reboot marker (such as
+Kured's reboot annotations) when the environment names one.
+
+    result = check_nodes(reader, reboot_markers=["weave.works/kured-reboot-in-progress"], deadline=deadline)
+"""
+
+from __future__ import annotations
+
+from checks.deadline import Deadline
+from checks.kube import KubeReader, KubeUnavailable, Obj
+from checks.result import CheckResult, Evidence, Verdict
+
+CHECK = "nodes_healthy"
+
+
+def check_nodes(reader: KubeReader, reboot_markers: list[str], deadline: Deadline) -> CheckResult:
+    where = f"cluster:{reader.cluster}"
+    try:
+        nodes = reader.listing("nodes", None, deadline).items
+    except KubeUnavailable as exc:
+        return CheckResult(CHECK, where, Verdict.ERROR, str(exc))
+    if not nodes:
+        return CheckResult(CHECK, where, Verdict.FAIL, "the cluster has no nodes")
+    problems = [p for node in nodes for p in _node_problems(node, reboot_markers)]
+    evidence = (Evidence.as_json(f"{where} nodes", [_summary(n) for n in nodes]),)
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        return CheckResult(CHECK, where, Verdict.FAIL, "; ".join(problems[:3]) + more, evidence)
+    return CheckResult(CHECK, where, Verdict.PASS, f"{len(nodes)}/{len(nodes)} nodes Ready and schedulable", evidence)
+
+
+def _node_problems(node: Obj, reboot_markers: list[str]) -> list[str]:
+    name = node["metadata"]["name"]
+    ready: Obj = next((c for c in node.get("status", {}).get("conditions", []) if c.get("type") == "Ready"), {})
+    found = []
+    if ready.get("status") != "True":
+        found.append(f"Node {name} not Ready ({ready.get('reason', 'no Ready condition')})")
+    if node.get("spec", {}).get("unschedulable"):
+        found.append(f"Node {name} is cordoned")
+    annotations = node["metadata"].get("annotations", {})
+    found += [f"Node {name} is waiting for a reboot ({marker})" for marker in reboot_markers if marker in annotations]
+    return found
+
+
+def _summary(node: Obj) -> dict[str, object]:
+    conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+    return {
+        "name": node["metadata"]["name"],
+        "ready": conditions.get("Ready"),
+        "unschedulable": bool(node.get("spec", {}).get("unschedulable")),
+        "kubelet": node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion"),
+    }
