@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import allure
+from pydantic import BaseModel
 
 from checks.result import CheckResult
-from suite.config import Component
 from suite.verdicts import settle
 
 _UNITS = {"second": 1, "seconds": 1, "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600}
@@ -23,13 +23,14 @@ def attach_results(results: list[CheckResult]) -> list[CheckResult]:
     return results
 
 
-def assert_results(results: list[CheckResult], component: Component) -> None:
-    """Pass quietly, or attach the resolved component entry and raise the verdict's exception."""
+def assert_results(results: list[CheckResult], entry: BaseModel) -> None:
+    """Pass quietly, or attach the resolved environment entry (component or cluster) and raise the verdict."""
     __tracebackhide__ = True
     if any(not r.ok for r in results):
+        name = getattr(entry, "name", None) or results[0].target
         allure.attach(
-            component.model_dump_json(indent=2, exclude_defaults=True),
-            name=f"component {component.name}",
+            entry.model_dump_json(indent=2, exclude_defaults=True),
+            name=f"environment entry {name}",
             attachment_type=allure.attachment_type.JSON,
         )
     settle(results)

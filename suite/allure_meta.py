@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 import allure
 import pytest
 
-from suite.config import Component
-
 if TYPE_CHECKING:
     from suite.plugin import Run
 
@@ -61,13 +59,13 @@ CATEGORIES = [
 _dynamic: Any = allure.dynamic  # allure's API is untyped
 
 
-def label_test(env_name: str, component: Component, feature: str, scenario: str) -> None:
-    _dynamic.title(f"{scenario} [{env_name}/{component.name}]")
+def label_test(env_name: str, target: str, kind: str, feature: str, scenario: str) -> None:
+    _dynamic.title(f"{scenario} [{env_name}/{target}]")
     _dynamic.parent_suite(env_name)
     _dynamic.suite(feature)
-    _dynamic.sub_suite(component.name)
-    _dynamic.label("component", component.name)
-    _dynamic.tag(component.kind)
+    _dynamic.sub_suite(target)
+    _dynamic.label("component", target)
+    _dynamic.tag(kind)
 
 
 def keep_plain_step_parameters(config: pytest.Config, step: Any, step_args: dict[str, Any]) -> None:

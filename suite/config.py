@@ -59,7 +59,8 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Kind = Literal["deployment", "daemonset", "statefulset", "helm", "containerapp", "functionapp", "endpoint"]
 KUBERNETES_KINDS = frozenset({"deployment", "daemonset", "statefulset", "helm"})
 AZURE_KINDS = frozenset({"containerapp", "functionapp"})
-CheckFamily = Literal["http", "tls"]
+CheckFamily = Literal["http", "tls", "rollout", "pods", "image", "endpoints", "nodes"]
+WORKLOAD_KINDS = frozenset({"deployment", "daemonset", "statefulset"})
 NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
@@ -118,15 +119,23 @@ class TlsDefaults(Strict):
     timeout: Duration = 5.0
 
 
+class KubernetesDefaults(Strict):
+    max_restarts: int = Field(default=3, ge=0)
+    grace: Duration = 5.0  # how long a terminal-looking pod state must last during a wait before it fails
+    rollout_timeout: Duration = 300.0  # how long "the rollout is watched" waits before it gives up
+
+
 class Defaults(Strict):
     http: HttpDefaults = HttpDefaults()
     tls: TlsDefaults = TlsDefaults()
+    kubernetes: KubernetesDefaults = KubernetesDefaults()
 
 
 class ClusterConfig(Strict):
     context: str | None = None
     kubeconfig: str | None = None
     in_cluster: bool = False
+    reboot_annotations: list[str] = []  # node annotations that mean "waiting for a reboot" (e.g. Kured's)
 
     @model_validator(mode="after")
     def _one_way_in(self) -> ClusterConfig:
@@ -159,6 +168,7 @@ class Component(Strict):
     cluster: str | None = None
     namespace: str | None = None
     workload: str | None = None
+    container: str | None = None  # the container that runs the released image (default: the first)
     subscription: str | None = None
     resource_group: str | None = None
     resource: str | None = None
@@ -338,9 +348,16 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
 
 
 def _resolve_paths(env: Environment, root: Path) -> Environment:
-    """Relative file paths in the YAML are relative to the repository root, wherever pytest runs from."""
-    bundle = env.defaults.tls.ca_bundle
-    if bundle is None or Path(bundle).is_absolute():
-        return env
-    tls = env.defaults.tls.model_copy(update={"ca_bundle": str(root / bundle)})
-    return env.model_copy(update={"defaults": env.defaults.model_copy(update={"tls": tls})})
+    """Relative file paths in the YAML are relative to the repository root, wherever pytest runs from; `~` expands."""
+
+    def resolve(path: str | None) -> str | None:
+        if path is None:
+            return None
+        expanded = Path(path).expanduser()
+        return str(expanded if expanded.is_absolute() else root / expanded)
+
+    tls = env.defaults.tls.model_copy(update={"ca_bundle": resolve(env.defaults.tls.ca_bundle)})
+    clusters = {name: c.model_copy(update={"kubeconfig": resolve(c.kubeconfig)}) for name, c in env.clusters.items()}
+    azure = env.azure.model_copy(update={"ca_bundle": resolve(env.azure.ca_bundle)}) if env.azure else None
+    defaults = env.defaults.model_copy(update={"tls": tls})
+    return env.model_copy(update={"defaults": defaults, "clusters": clusters, "azure": azure})

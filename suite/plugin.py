@@ -20,8 +20,9 @@ import requests
 from checks.deadline import Deadline
 from checks.result import CheckResult
 from suite import allure_meta, gate
+from suite.clients import KubeClients
 from suite.config import Component, ConfigError, Environment, load_environment
-from suite.registry import FAMILIES
+from suite.registry import CLUSTER_PREFIX, FAMILIES, Family
 from suite.release import Expectation, ReleaseManifest, load_release
 from suite.verdicts import Undecided, summarize
 
@@ -139,8 +140,9 @@ def _default_outputs(config: pytest.Config, reports: Path) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One test per (scenario, component it applies to), ids like `local/payments-api`, sorted by name."""
-    if "component_name" not in metafunc.fixturenames:
+    """One test per (scenario, component or cluster it applies to), ids like `local/payments-api` or
+    `local/cluster:aks-weu`, sorted by name."""
+    if "target_name" not in metafunc.fixturenames:
         return
     run = metafunc.config.stash.get(RUN, None)
     if run is None:
@@ -149,13 +151,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not tags:
         known = ", ".join(f"@{t}" for t in sorted(FAMILIES))
         raise pytest.UsageError(f"{metafunc.definition.nodeid}: the scenario has no check tag; add one of: {known}")
-    family = FAMILIES[tags[0]]
-    applies = sorted((c for c in run.env.components if family.applies(c)), key=lambda c: c.name)
-    if not run.env.allows(family.tag):
-        applies = []
-    params = [pytest.param(c.name, id=f"{run.env.name}/{c.name}", marks=getattr(pytest.mark, c.kind)) for c in applies]
+    params = _targets(run.env, FAMILIES[tags[0]]) if run.env.allows(tags[0]) else []
     # An empty parameter set would become a skipped test; a placeholder is deselected instead (see below).
-    metafunc.parametrize("component_name", params or [pytest.param(None, id=f"{run.env.name}/-")])
+    metafunc.parametrize("target_name", params or [pytest.param(None, id=f"{run.env.name}/-")])
+
+
+def _targets(env: Environment, family: Family) -> list[Any]:
+    if family.scope == "cluster":
+        names = [f"{CLUSTER_PREFIX}{name}" for name in sorted(env.clusters)]
+        return [pytest.param(name, id=f"{env.name}/{name}") for name in names]
+    applies = sorted((c for c in env.components if family.applies(c)), key=lambda c: c.name)
+    return [pytest.param(c.name, id=f"{env.name}/{c.name}", marks=getattr(pytest.mark, c.kind)) for c in applies]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -164,7 +170,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     drop: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        (drop if callspec and callspec.params.get("component_name", "") is None else keep).append(item)
+        (drop if callspec and callspec.params.get("target_name", "") is None else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -193,13 +199,27 @@ def deadline(run: Run) -> Deadline:
 
 
 @pytest.fixture
-def component_name() -> str:
-    raise pytest.UsageError("component_name is parametrized by the suite; request `component` instead")
+def target_name() -> str:
+    raise pytest.UsageError("target_name is parametrized by the suite; request `component` or `cluster` instead")
 
 
 @pytest.fixture
-def component(environment: Environment, component_name: str) -> Component:
-    return environment.component(component_name)
+def component(environment: Environment, target_name: str) -> Component:
+    return environment.component(target_name)
+
+
+@pytest.fixture
+def cluster(target_name: str) -> str:
+    """The cluster a cluster-scoped scenario (`@nodes`) runs for."""
+    return target_name.removeprefix(CLUSTER_PREFIX)
+
+
+@pytest.fixture(scope="session")
+def kube(environment: Environment) -> Generator[KubeClients, None, None]:
+    """One read-only client per cluster per worker, built on first use; every check shares its lists."""
+    clients = KubeClients(environment)
+    yield clients
+    clients.close()
 
 
 @pytest.fixture
@@ -225,9 +245,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     message short: the check's own words, not a traceback through pytest-bdd."""
     report: pytest.TestReport = yield
     run = item.config.stash.get(RUN, None)
-    if run is None or "component_name" not in getattr(item, "fixturenames", ()):
+    if run is None or "target_name" not in getattr(item, "fixturenames", ()):
         return report
-    component = item.callspec.params.get("component_name") if hasattr(item, "callspec") else None
+    component = item.callspec.params.get("target_name") if hasattr(item, "callspec") else None
     family = next((FAMILIES[m.name] for m in item.iter_markers() if m.name in FAMILIES), None)
     scenario = (getattr(item, "obj", None).__doc__ or "").partition(": ")[2]
     report.user_properties += [
@@ -290,11 +310,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     """Allure: titles that name the component and environment; labels to group by environment and component."""
-    if "component_name" not in request.fixturenames:
+    if "target_name" not in request.fixturenames:
         return
-    allure_meta.label_test(
-        request.getfixturevalue("run").env.name, request.getfixturevalue("component"), feature.name, scenario.name
-    )
+    target = request.getfixturevalue("target_name")
+    env = request.getfixturevalue("environment")
+    kind = "cluster" if target.startswith(CLUSTER_PREFIX) else env.component(target).kind
+    allure_meta.label_test(env.name, target, kind, feature.name, scenario.name)
 
 
 @pytest.hookimpl(trylast=True)

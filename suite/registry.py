@@ -1,22 +1,29 @@
-"""Which scenarios apply to which components: one entry per check family, keyed by its Gherkin tag.
+"""Which scenarios apply to what: one entry per check family, keyed by its Gherkin tag.
 
-A scenario tagged `@http` runs once for every component with health endpoints, `@tls` for every component with TLS
-hosts. Adding a check family means: a module in checks/, its steps, its feature file, and one entry here.
+A scenario tagged `@http` runs once for every component with health endpoints, `@rollout` for every Kubernetes
+workload, `@nodes` once per cluster. Adding a check family means: a module in checks/, its steps, its feature file,
+and one entry here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-from suite.config import Component
+from suite.config import WORKLOAD_KINDS, Component
 
 
 @dataclass(frozen=True)
 class Family:
     tag: str
     check: str  # the name shown in the summary and verdict.json
-    applies: Callable[[Component], bool]
+    applies: Callable[[Component], bool] = lambda _: False
+    scope: Literal["component", "cluster"] = "component"
+
+
+def _workload(component: Component) -> bool:
+    return component.kind in WORKLOAD_KINDS
 
 
 FAMILIES: dict[str, Family] = {
@@ -24,5 +31,11 @@ FAMILIES: dict[str, Family] = {
     for f in (
         Family("http", "http_health", lambda c: bool(c.health)),
         Family("tls", "tls_certificate", lambda c: bool(c.tls)),
+        Family("rollout", "rollout_complete", _workload),
+        Family("pods", "pods_healthy", _workload),
+        Family("image", "image_identity", _workload),
+        Family("endpoints", "service_endpoints", _workload),
+        Family("nodes", "nodes_healthy", scope="cluster"),
     )
 }
+CLUSTER_PREFIX = "cluster:"

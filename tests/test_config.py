@@ -29,7 +29,7 @@ CASES = [
         "misspelt component key",
         HEAD + ENDPOINT + "  - name: api\n    kind: endpoint\n    helth: []\n",
         [
-            "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: cluster, health, kind, name, "
+            "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: cluster, container, health, kind, name, "
             "namespace, resource, resource_group, subscription, tls, workload"
         ],
     ),
@@ -64,7 +64,7 @@ CASES = [
     (
         "unknown key inside a named cluster",
         HEAD + "clusters:\n  aks:\n    contxt: x\n" + ENDPOINT,
-        ["environments/prod.yaml:4: clusters.aks.contxt: unknown key; allowed keys: context, in_cluster, kubeconfig"],
+        ["environments/prod.yaml:4: clusters.aks.contxt: unknown key; allowed keys: context, in_cluster, kubeconfig, reboot_annotations"],
     ),
     (
         "cluster with neither context nor in_cluster",

@@ -132,7 +132,7 @@ def test_failed_allure_result_carries_the_check_message(red):
     wrong = next(r for r in allure_results(reports) if r["name"].endswith("[local-broken/wrong-version]"))
     assert wrong["status"] == "failed"
     assert "reports version '1.4.2' at version, expected '2.0.0'" in wrong["statusDetails"]["message"]
-    assert wrong["steps"][1]["attachments"][0]["name"] == "component wrong-version"
+    assert wrong["steps"][1]["attachments"][0]["name"] == "environment entry wrong-version"
 
 
 def test_predeploy_certificate_gate_blocks_a_certificate_inside_the_window(testbed, tmp_path):

@@ -1,0 +1,137 @@
+"""Steps for Kubernetes workloads and nodes (checks.rollout, pods, images, endpoints, nodes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pytest_bdd import parsers, then, when
+
+from checks.deadline import Deadline
+from checks.endpoints import check_endpoints
+from checks.images import ImageExpectation, check_image
+from checks.kube import KubeReader, KubeUnavailable
+from checks.nodes import check_nodes
+from checks.pods import check_pods
+from checks.result import CheckResult, Verdict
+from checks.rollout import Limits, check_rollout
+from checks.workloads import WorkloadRef
+from steps.common import assert_results, attach_results, parse_duration
+from suite.clients import KubeClients
+from suite.config import Component, Environment
+from suite.release import Expectation
+
+
+def _on(
+    kube: KubeClients, cluster: str, where: str, check: str, run: Callable[[KubeReader], CheckResult]
+) -> list[CheckResult]:
+    """Run one check with the cluster's shared reader; a cluster that cannot be asked is an ERROR result."""
+    try:
+        reader = kube.reader(cluster)
+    except KubeUnavailable as exc:
+        return attach_results([CheckResult(check, where, Verdict.ERROR, str(exc))])
+    return attach_results([run(reader)])
+
+
+def _ref(component: Component) -> WorkloadRef:
+    assert component.namespace is not None
+    return WorkloadRef(component.kind, component.namespace, component.workload or component.name)
+
+
+def _limits(environment: Environment) -> Limits:
+    k8s = environment.defaults.kubernetes
+    return Limits(max_restarts=k8s.max_restarts, grace=k8s.grace)
+
+
+def _rollout(
+    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline, seconds: float, label: str
+) -> list[CheckResult]:
+    ref, window = _ref(component), deadline.sub(seconds, label)
+    assert component.cluster is not None
+    return _on(
+        kube,
+        component.cluster,
+        ref.where,
+        "rollout_complete",
+        lambda r: check_rollout(r, ref, _limits(environment), deadline, within=window),
+    )
+
+
+@when(
+    "the workload's rollout is watched until it completes or the rollout deadline passes", target_fixture="kube_results"
+)
+def rollout_until_deadline(
+    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline
+) -> list[CheckResult]:
+    seconds = environment.defaults.kubernetes.rollout_timeout
+    return _rollout(component, environment, kube, deadline, seconds, f"rollout deadline of {seconds:.0f}s")
+
+
+@when(parsers.parse("the workload's rollout is watched for up to {duration}"), target_fixture="kube_results")
+def rollout_within(
+    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline, duration: str
+) -> list[CheckResult]:
+    return _rollout(component, environment, kube, deadline, parse_duration(duration), f"step deadline of {duration}")
+
+
+@when("the workload's rollout is read once", target_fixture="kube_results")
+def rollout_once(
+    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline
+) -> list[CheckResult]:
+    ref = _ref(component)
+    assert component.cluster is not None
+    return _on(
+        kube,
+        component.cluster,
+        ref.where,
+        "rollout_complete",
+        lambda r: check_rollout(r, ref, _limits(environment), deadline),
+    )
+
+
+@when("the workload's pods are read", target_fixture="kube_results")
+def pods(component: Component, environment: Environment, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
+    ref = _ref(component)
+    assert component.cluster is not None
+    return _on(
+        kube, component.cluster, ref.where, "pods_healthy", lambda r: check_pods(r, ref, _limits(environment), deadline)
+    )
+
+
+@when("the images of the workload and its pods are read", target_fixture="kube_results")
+def images(
+    component: Component, expectation: Expectation | None, kube: KubeClients, deadline: Deadline
+) -> list[CheckResult]:
+    ref = _ref(component)
+    wanted = (
+        ImageExpectation(expectation.version, expectation.image, expectation.digest, component.container)
+        if expectation
+        else None
+    )
+    assert component.cluster is not None
+    return _on(kube, component.cluster, ref.where, "image_identity", lambda r: check_image(r, ref, wanted, deadline))
+
+
+@when("the Services selecting the workload's pods are read", target_fixture="kube_results")
+def services(component: Component, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
+    ref = _ref(component)
+    assert component.cluster is not None
+    return _on(kube, component.cluster, ref.where, "service_endpoints", lambda r: check_endpoints(r, ref, deadline))
+
+
+@when("the cluster's nodes are read", target_fixture="kube_results")
+def nodes(cluster: str, environment: Environment, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
+    markers = environment.clusters[cluster].reboot_annotations
+    return _on(kube, cluster, f"cluster:{cluster}", "nodes_healthy", lambda r: check_nodes(r, markers, deadline))
+
+
+@then("every replica runs the newest revision and is available")
+@then("every pod is ready, in no terminal state and within the restart limit")
+@then("the spec and every ready pod run the released image and no pod of an older revision remains")
+@then("every one of them has a ready endpoint")
+def workload_ok(kube_results: list[CheckResult], component: Component) -> None:
+    assert_results(kube_results, component)
+
+
+@then("every node is Ready, schedulable and not waiting for a reboot")
+def nodes_ok(kube_results: list[CheckResult], cluster: str, environment: Environment) -> None:
+    assert_results(kube_results, environment.clusters[cluster])
