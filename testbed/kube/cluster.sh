@@ -27,7 +27,7 @@ config_dir="$KWOK_WORKDIR/testbed-config"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '4,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '4,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 components=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok kwokctl kubectl)
 
@@ -148,10 +148,12 @@ cmd_start() {
     # port. Serialise creation (not the running clusters) with a lock.
     t=$(date +%s)
     (
-      flock 9
+      flock -w 300 9 || { log "timed out waiting for $KWOK_WORKDIR/.create.lock"; exit 1; }
       # --kubeconfig "": do not add a context to ~/.kube/config. --wait: return only when the API server is ready.
+      # 9>&-: the components kwokctl starts outlive it; if they inherited the lock fd they would hold the lock for
+      # the cluster's lifetime and every later start would hang.
       "$bin_dir/kwokctl" create cluster --name "$name" --runtime binary -c "$config" \
-        --kubeconfig "" --wait 3m >&2
+        --kubeconfig "" --wait 3m >&2 9>&-
     ) 9>"$KWOK_WORKDIR/.create.lock"
     log "control plane up in $(( $(date +%s) - t ))s"
   fi
@@ -206,7 +208,10 @@ cmd_stop() {
     left=()
     for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done
     (( ${#left[@]} == 0 )) && break
-    if (( i == 10 )); then kill -TERM "${left[@]}" 2>/dev/null || true; fi
+    if (( i == 10 )); then
+      log "processes of $name still running after kwokctl delete: ${left[*]}; sending TERM"
+      kill -TERM "${left[@]}" 2>/dev/null || true
+    fi
     sleep 0.5
   done
   if (( ${#left[@]} > 0 )); then
