@@ -15,17 +15,31 @@ CHECK = "service_endpoints"
 SERVICE_LABEL = "kubernetes.io/service-name"
 
 
-def check_endpoints(reader: KubeReader, ref: WorkloadRef, deadline: Deadline) -> CheckResult:
+def check_endpoints(
+    reader: KubeReader, ref: WorkloadRef, deadline: Deadline, named: list[str] | None = None
+) -> CheckResult:
+    """`named`: the Services the environment says must route to this workload; by default every Service whose
+    selector matches the pod template (a workload no Service selects, like a node agent, has nothing to check)."""
     try:
         view = read_workload(reader, ref, deadline)
         if view.obj is None:
             return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{ref.where} not found")
         labels = view.obj["spec"]["template"]["metadata"].get("labels", {})
-        services = [s for s in reader.listing("services", ref.namespace, deadline).items if _selects(s, labels)]
+        every = reader.listing("services", ref.namespace, deadline).items
+        if named:
+            services = [s for s in every if s["metadata"]["name"] in named]
+            missing = sorted(set(named) - {s["metadata"]["name"] for s in services})
+            if missing:
+                return CheckResult(
+                    CHECK,
+                    ref.where,
+                    Verdict.FAIL,
+                    f"Service {', '.join(missing)} not found in {ref.namespace}; was it deployed, or renamed?",
+                )
+        else:
+            services = [s for s in every if _selects(s, labels)]
         if not services:
-            return CheckResult(
-                CHECK, ref.where, Verdict.FAIL, f"no Service in {ref.namespace} selects the pods of {ref.where}"
-            )
+            return CheckResult(CHECK, ref.where, Verdict.PASS, "no Service selects these pods; nothing to route")
         slices = reader.listing("endpointslices", ref.namespace, deadline).items
     except KubeUnavailable as exc:
         return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))

@@ -15,7 +15,7 @@ from checks.deadline import Deadline
 from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Verdict
 from checks.rollout import workload_evidence
-from checks.workloads import WorkloadRef, read_workload
+from checks.workloads import WorkloadRef, is_ready, read_workload
 
 CHECK = "image_identity"
 
@@ -68,13 +68,13 @@ def check_image(
     ]
     for pod in view.current_pods:
         image, image_id = _image_of(pod, name)
-        if _ready(pod) and not expected.matches(image, image_id):
+        if is_ready(pod) and not expected.matches(image, image_id):
             found = (image_id or "no imageID") if expected.digest else image
             problems.append(f"Pod {pod['metadata']['name']} runs {found}, expected {expected.describe()}")
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
         return CheckResult(CHECK, ref.where, Verdict.FAIL, "; ".join(problems[:3]) + more, workload_evidence(view))
-    ready = sum(1 for p in view.current_pods if _ready(p))
+    ready = sum(1 for p in view.current_pods if is_ready(p))
     return CheckResult(
         CHECK,
         ref.where,
@@ -94,9 +94,3 @@ def _image_of(pod: Obj, container: str) -> tuple[str, str | None]:
     status: Obj = next((c for c in pod.get("status", {}).get("containerStatuses", []) if c["name"] == container), {})
     spec: Obj = next((c for c in pod.get("spec", {}).get("containers", []) if c["name"] == container), {})
     return spec.get("image") or status.get("image", ""), status.get("imageID")
-
-
-def _ready(pod: Obj) -> bool:
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in pod.get("status", {}).get("conditions", [])
-    )

@@ -19,7 +19,7 @@ from checks.converge import State, converge
 from checks.deadline import Deadline
 from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Evidence, Verdict
-from checks.workloads import PLURALS, WorkloadRef, WorkloadView, read_workload
+from checks.workloads import PLURALS, WorkloadRef, WorkloadView, is_ready, read_workload
 
 CHECK = "rollout_complete"
 
@@ -43,6 +43,8 @@ def check_rollout(
     try:
         if within is None:
             state, looks = evaluate(), 1
+            if state.verdict is None:  # one look: still converging is simply not complete
+                state = State(Verdict.FAIL, state.message)
         else:
             streams: list[tuple[str, str | None]] = [(PLURALS[ref.kind], ref.namespace), ("pods", ref.namespace)]
             if ref.kind == "deployment":
@@ -63,7 +65,9 @@ def rollout_state(view: WorkloadView, limits: Limits) -> State:
     stalled = _progress_deadline(view.obj)
     if stalled:
         return State(Verdict.FAIL, f"rollout stuck: {stalled} ({numbers})")
-    terminal = [p for p in view.problems(limits.max_restarts, view.current_pods) if p.terminal]
+    # Only pods that are not ready hold a rollout up; a ready pod that restarts too often is the pods check's finding.
+    blocking = [p for p in view.current_pods if not is_ready(p)]
+    terminal = [p for p in view.problems(limits.max_restarts, blocking) if p.terminal]
     if terminal:
         more = f" (+{len(terminal) - 1} more pods)" if len(terminal) > 1 else ""
         return State(Verdict.FAIL, f"rollout stuck: {terminal[0].line()}{more} ({numbers})")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.deadline import Deadline
-from checks.kube import KubeReader, Obj
+from checks.kube import KubeReader, KubeUnavailable, Obj
 
 KIND_NAMES = {"deployment": "Deployment", "daemonset": "DaemonSet", "statefulset": "StatefulSet"}
 PLURALS = {"deployment": "deployments", "daemonset": "daemonsets", "statefulset": "statefulsets"}
@@ -79,6 +79,12 @@ def read_workload(reader: KubeReader, ref: WorkloadRef, deadline: Deadline) -> W
     objects = reader.listing(PLURALS[ref.kind], ref.namespace, deadline).items
     obj = next((o for o in objects if o["metadata"]["name"] == ref.name), None)
     if obj is None:
+        if not reader.namespace_exists(ref.namespace, deadline):
+            # Not a broken deployment but a wrong question: nothing in this namespace can be judged.
+            raise KubeUnavailable(
+                f"cluster {reader.cluster}: namespace {ref.namespace!r} not found; check the "
+                "environment file's namespace and the kubeconfig context"
+            )
         return WorkloadView(ref, None)
     pods = reader.listing("pods", ref.namespace, deadline).items
     uid = obj["metadata"]["uid"]
@@ -136,7 +142,8 @@ def _container_problems(pod: str, container: Obj, max_restarts: int) -> list[Pod
         detail = f"container {name} {reason}, {restarts} restarts"
         if "exitCode" in last:
             detail += f", last exit code {last['exitCode']}"
-        message = waiting.get("message")
+        # The back-off message only repeats the reason; an image pull or config error says what is missing.
+        message = waiting.get("message") if reason != "CrashLoopBackOff" else None
         return [PodProblem(pod, detail + (f": {message}" if message else ""), terminal=True)]
     if last.get("reason") == "OOMKilled" and restarts >= 2:
         return [PodProblem(pod, f"container {name} OOMKilled repeatedly ({restarts} restarts)", terminal=True)]
@@ -185,6 +192,11 @@ def _statefulset_history(reader: KubeReader, ref: WorkloadRef, uid: str, deadlin
         ),
         key=lambda h: -h["revision"],
     )
+
+
+def is_ready(pod: Obj) -> bool:
+    ready = _condition(pod.get("status", {}), "Ready")
+    return ready is not None and ready.get("status") == "True"
 
 
 def _pod_hash(pod: Obj) -> str | None:

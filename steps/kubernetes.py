@@ -115,7 +115,13 @@ def images(
 def services(component: Component, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
     ref = _ref(component)
     assert component.cluster is not None
-    return _on(kube, component.cluster, ref.where, "service_endpoints", lambda r: check_endpoints(r, ref, deadline))
+    return _on(
+        kube,
+        component.cluster,
+        ref.where,
+        "service_endpoints",
+        lambda r: check_endpoints(r, ref, deadline, component.services or None),
+    )
 
 
 @when("the cluster's nodes are read", target_fixture="kube_results")

@@ -169,6 +169,7 @@ class Component(Strict):
     namespace: str | None = None
     workload: str | None = None
     container: str | None = None  # the container that runs the released image (default: the first)
+    services: list[str] = []  # Services that must route to the workload (default: every Service selecting it)
     subscription: str | None = None
     resource_group: str | None = None
     resource: str | None = None

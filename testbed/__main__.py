@@ -1,8 +1,9 @@
 """The local testbed: `python -m testbed up|down|status`.
 
-    python -m testbed up      # demo HTTPS services on 127.0.0.1:184xx behind a local CA (.testbed/tls/ca.pem)
-    python -m testbed down    # stops them; no stray processes
-    python -m testbed serve   # foreground, what `up` runs in the background
+    python -m testbed up      # demo HTTPS services on 127.0.0.1:184xx behind a local CA (.testbed/tls/ca.pem), and
+                              # two KWOK clusters with demo workloads (.testbed/kubeconfig.yaml)
+    python -m testbed down    # stops all of it; no stray processes
+    python -m testbed serve   # foreground HTTPS services, what `up` runs in the background
 
 State lives in .testbed/ at the repository root (DV_TESTBED_DIR overrides it).
 """
@@ -19,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from testbed.kube import KubeTestbed
 from testbed.services import SERVICES, Testbed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +38,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def up() -> int:
+    code = _up_https()
+    if code == 0:
+        try:
+            KubeTestbed(STATE).start()
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"testbed: the Kubernetes clusters did not come up: {exc}")
+            return 1
+    return code
+
+
+def _up_https() -> int:
     if _running_pid() is not None:
         print(f"testbed already running (pid {_running_pid()}); `python -m testbed down` stops it")
         return 0
@@ -65,6 +78,10 @@ def up() -> int:
 
 
 def down() -> int:
+    try:
+        KubeTestbed(STATE).stop()
+    except RuntimeError as exc:
+        print(f"testbed: stopping the clusters failed: {exc}")
     pid = _running_pid()
     if pid is None:
         PIDFILE.unlink(missing_ok=True)

@@ -64,7 +64,9 @@ CASES = [
     (
         "unknown key inside a named cluster",
         HEAD + "clusters:\n  aks:\n    contxt: x\n" + ENDPOINT,
-        ["environments/prod.yaml:4: clusters.aks.contxt: unknown key; allowed keys: context, in_cluster, kubeconfig, reboot_annotations"],
+        [
+            "environments/prod.yaml:4: clusters.aks.contxt: unknown key; allowed keys: context, in_cluster, kubeconfig, reboot_annotations"
+        ],
     ),
     (
         "cluster with neither context nor in_cluster",

@@ -153,7 +153,9 @@ def test_scenario_without_a_check_tag_is_refused(suite):
     )
     result = suite.runpytest("features")
     assert result.ret != pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*the scenario has no check tag; add one of: @endpoints, @http, @image, @nodes, @pods, @rollout, @tls*"])
+    result.stdout.fnmatch_lines(
+        ["*the scenario has no check tag; add one of: @endpoints, @http, @image, @nodes, @pods, @rollout, @tls*"]
+    )
 
 
 def test_unregistered_gherkin_tag_is_a_collection_error(suite):

@@ -105,6 +105,15 @@ options:
   kwokControllerBinary: ${bin_dir}/kwok
   kubeAuditPolicy: ${config_dir}/audit-policy.yaml
 EOF
+  # Stages: supplying any Stage replaces KWOK's built-in set, so the five defaults go in first, then the testbed's
+  # failure stages (CrashLoopBackOff, ImagePullBackOff, not ready, OOMKilled), selected by the label dv.test/fault.
+  local stage
+  for stage in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+               pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    printf -- '---\n' >>"$config_dir/$name.yaml"
+    cat "$kube_dir/kwok-stage/$stage" >>"$config_dir/$name.yaml"
+  done
+  cat "$here/stages/faults.yaml" >>"$config_dir/$name.yaml"
   printf '%s' "$config_dir/$name.yaml"
 }
 

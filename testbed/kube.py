@@ -1,0 +1,136 @@
+"""The testbed's Kubernetes part: two KWOK clusters (dv-a, dv-b) on a real control plane, with the demo workloads of
+environments/local.yaml and the broken ones of local-broken.yaml.
+
+    python -m testbed up     # also starts these (testbed/kube/cluster.sh builds the binaries on first use)
+
+Clusters live under .testbed/state, so two checkouts never share one; their merged kubeconfig is
+.testbed/kubeconfig.yaml (contexts kwok-dv-a, kwok-dv-b), which the environment files name.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent / "kube"
+CLUSTERS = ("dv-a", "dv-b")
+NODES = 3
+REBOOT_MARKER = "dv.test/reboot-required"  # local-broken names it; dv-a's last node carries it
+# Healthy workloads that must be rolled out before the testbed counts as up: (cluster, namespace, kind/name).
+HEALTHY = (
+    ("dv-a", "shop", "deployment/storefront"),
+    ("dv-a", "shop", "deployment/cart"),
+    ("dv-a", "platform", "statefulset/ledger"),
+    ("dv-a", "platform", "daemonset/node-agent"),
+    ("dv-b", "shop", "deployment/storefront"),
+)
+
+
+class KubeTestbed:
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.env = {**os.environ, "DV_STATE_DIR": str(state / "state")}
+        self.kubeconfig = state / "kubeconfig.yaml"
+
+    def start(self) -> None:
+        started = time.monotonic()
+        configs = [self._start_cluster(name) for name in CLUSTERS]
+        self._merge_kubeconfigs(configs)
+        self._deploy()
+        print(
+            f"kubernetes: clusters {', '.join(CLUSTERS)} up with demo workloads in "
+            f"{time.monotonic() - started:.0f}s; kubeconfig {self.kubeconfig}",
+            flush=True,
+        )
+
+    def stop(self) -> None:
+        for name in CLUSTERS:
+            self._cluster("stop", name)
+        self.kubeconfig.unlink(missing_ok=True)
+
+    def kubectl(self, cluster: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [
+            str(self._bin("kubectl")),
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--context",
+            f"kwok-{cluster}",
+            *args,
+        ]
+        return subprocess.run(command, capture_output=True, text=True, check=check, timeout=120)
+
+    # --- steps ---------------------------------------------------------------------------------------------------
+
+    def _start_cluster(self, name: str) -> str:
+        done = self._cluster("start", name, str(NODES))
+        return done.stdout.strip().splitlines()[-1]
+
+    def _merge_kubeconfigs(self, configs: list[str]) -> None:
+        merged = subprocess.run(
+            [str(self._bin("kubectl")), "config", "view", "--flatten"],
+            env={**self.env, "KUBECONFIG": os.pathsep.join(configs)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.kubeconfig.write_text(merged.stdout)
+        self.kubeconfig.chmod(0o600)  # it holds client keys
+
+    def _deploy(self) -> None:
+        manifests = HERE / "manifests"
+        self.kubectl("dv-a", "apply", "-f", str(manifests / "dv-a.yaml"))
+        self.kubectl("dv-b", "apply", "-f", str(manifests / "dv-b.yaml"))
+        if self.kubectl("dv-a", "get", "namespace", "broken", check=False).returncode != 0:
+            # First phase healthy, then roll forward into the failure, so old pods keep serving as in production.
+            self.kubectl("dv-a", "apply", "-f", str(manifests / "broken-v1.yaml"))
+            self.kubectl("dv-a", "-n", "broken", "rollout", "status", "deployment/checkout", "--timeout=60s")
+        self.kubectl("dv-a", "apply", "-f", str(manifests / "broken-v2.yaml"))
+        node = f"node-{NODES - 1:06d}"
+        self.kubectl("dv-a", "annotate", "--overwrite", "node", node, f"{REBOOT_MARKER}=true")
+        for cluster, namespace, workload in HEALTHY:
+            self.kubectl(cluster, "-n", namespace, "rollout", "status", workload, "--timeout=60s")
+        # The broken workloads must have reached their failure before anyone checks them.
+        self.kubectl(
+            "dv-a",
+            "-n",
+            "broken",
+            "wait",
+            "deployment/mailer",
+            "--timeout=60s",
+            '--for=jsonpath={.status.conditions[?(@.type=="Progressing")].reason}=ProgressDeadlineExceeded',
+        )
+        self.kubectl(
+            "dv-a",
+            "-n",
+            "broken",
+            "wait",
+            "pod",
+            "-l",
+            "app=checkout,dv.test/fault=crashloop",
+            "--timeout=60s",
+            "--for=jsonpath={.status.phase}=Running",
+        )
+
+    def _cluster(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["bash", str(HERE / "cluster.sh"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=3600,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"cluster.sh {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        return done
+
+    def _bin(self, name: str) -> Path:
+        versions = dict(
+            line.split("=", 1)
+            for line in (HERE / "versions.env").read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        cache = Path(os.environ.get("DV_CACHE_DIR", Path.home() / ".cache" / "deploy-verify"))
+        return cache / "kube" / versions["KUBE_VERSION"] / "bin" / name
