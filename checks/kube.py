@@ -80,7 +80,7 @@ class KubeReader:
         where = f"context {context!r}" + (f" of {kubeconfig}" if kubeconfig else "")
         try:
             api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, persist_config=False
+                config_file=kubeconfig, context=context, persist_config=False, client_configuration=_configuration()
             )
         except ConfigException as exc:
             raise KubeUnavailable(f"cluster {cluster}: {_context_problem(context, kubeconfig, exc)}") from exc
@@ -90,7 +90,7 @@ class KubeReader:
 
     @classmethod
     def in_cluster(cls, cluster: str, allow_mutations: bool = False) -> KubeReader:
-        configuration = k8s.Configuration()
+        configuration = _configuration()
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except ConfigException as exc:
@@ -258,10 +258,11 @@ class KubeReader:
 
     def _unreachable(self, reason: object) -> str:
         text = str(reason)
-        if "timed out" in text.lower() or isinstance(reason, urllib3.exceptions.TimeoutError):
-            what = "did not answer in time"
-        elif "refused" in text.lower():
+        # "refused" first: urllib3's NewConnectionError is a subclass of its connect-timeout error.
+        if "refused" in text.lower():
             what = "refused the connection"
+        elif "timed out" in text.lower() or isinstance(reason, urllib3.exceptions.TimeoutError):
+            what = "did not answer in time"
         else:
             what = f"is unreachable ({text[:160]})"
         return (
@@ -281,6 +282,14 @@ class KubeReader:
                 f"cluster {self.cluster}: forbidden (403): {message}; the suite needs get/list/watch (see deploy/rbac/)"
             )
         return f"cluster {self.cluster}: GET {path} answered {status}: {message}"
+
+
+def _configuration() -> Any:
+    """Client settings the time budget depends on: no urllib3 retries (its default retries a read timeout three
+    times, quadrupling every deadline); the budget, not the transport, decides when to give up."""
+    configuration = k8s.Configuration()
+    configuration.retries = urllib3.Retry(total=0, redirect=0, raise_on_status=False)
+    return configuration
 
 
 def guard_read_only(api: Any, allow_mutations: bool) -> Any:

@@ -38,3 +38,11 @@ def _testbed(command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "testbed", command], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
+
+
+@pytest.fixture(scope="session")
+def testbed_kube(testbed: Path):
+    """The testbed's clusters, for tests that change them briefly (and put them back)."""
+    from testbed.kube import KubeTestbed
+
+    return KubeTestbed(ROOT / ".testbed")

@@ -30,7 +30,34 @@ BROKEN = {
     ("nothing-listens", "http_health"): ("fail", "cannot connect: Connection refused"),
     ("health-expired-cert", "http_health"): ("fail", "TLS handshake failed: certificate verify failed"),
     ("wrong-version", "http_health"): ("fail", "reports version '1.4.2' at version, expected '2.0.0'"),
+    ("checkout", "rollout_complete"): ("fail", "rollout stuck: Pod checkout-"),
+    ("checkout", "pods_healthy"): ("fail", "container checkout CrashLoopBackOff, 5 restarts, last exit code 1"),
+    ("checkout", "image_identity"): ("fail", "of an older revision remains"),
+    ("search", "rollout_complete"): ("fail", "container search ImagePullBackOff"),
+    ("recommendations", "rollout_complete"): ("error", "still converging when the rollout deadline of 10s ran out"),
+    ("recommendations", "service_endpoints"): ("fail", "Service broken/recommendations has no ready endpoint"),
+    ("reports", "rollout_complete"): ("fail", "FailedScheduling: 0/3 nodes are available"),
+    ("mailer", "rollout_complete"): ("fail", "rollout stuck: ProgressDeadlineExceeded"),
+    ("thumbnails", "pods_healthy"): ("fail", "OOMKilled repeatedly (7 restarts)"),
+    ("storefront-stale", "image_identity"): (
+        "fail",
+        "spec runs registry.example.test/shop/storefront:2.2.9, expected tag 2.3.0",
+    ),
+    ("orphan", "service_endpoints"): ("fail", "Service orphan not found in broken"),
+    ("log-shipper", "rollout_complete"): ("fail", "container log-shipper ImagePullBackOff"),
+    ("queue", "rollout_complete"): ("fail", "Pod queue-0: container queue CrashLoopBackOff"),
+    ("misplaced", "rollout_complete"): ("error", "namespace 'shopp' not found"),
+    ("cluster:dv-a", "nodes_healthy"): ("fail", "Node node-000002 is waiting for a reboot (dv.test/reboot-required)"),
 }
+# ...and what it must not cry wolf about: healthy parts of broken components pass.
+BROKEN_BUT_FINE = {
+    ("orphan", "rollout_complete"),
+    ("thumbnails", "rollout_complete"),
+    ("storefront-stale", "pods_healthy"),
+    ("checkout", "service_endpoints"),
+}
+KUBE = ("storefront-a", "storefront-b", "cart", "ledger", "node-agent")
+KUBE_CHECKS = ("rollout_complete", "pods_healthy", "image_identity", "service_endpoints")
 
 
 def run_suite(reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,16 +86,20 @@ def red(testbed, tmp_path_factory):
 def test_local_is_green_with_a_verdict_per_component(green):
     result, reports = green
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "GATE GREEN: 6 passed in environment 'local'" in result.stdout
+    assert "GATE GREEN: 28 passed in environment 'local'" in result.stdout
     document = json.loads((reports / "verdict.json").read_text())
     assert (document["environment"], document["verdict"], document["markers"]) == ("local", "green", "postdeploy")
     assert document["release"]["name"] == "demo-2026.11"
-    assert {(t["component"], t["check"], t["outcome"]) for t in document["tests"]} == {
-        (name, check, "pass")
+    endpoints = {
+        (name, check)
         for name in ("payments-api", "checkout-web", "inventory-api")
         for check in ("http_health", "tls_certificate")
     }
-    assert (reports / "junit.xml").read_text().count("<testcase ") == 6
+    workloads = {(name, check) for name in KUBE for check in KUBE_CHECKS}
+    clusters = {("cluster:dv-a", "nodes_healthy"), ("cluster:dv-b", "nodes_healthy")}
+    assert {(t["component"], t["check"]) for t in document["tests"]} == endpoints | workloads | clusters
+    assert {t["outcome"] for t in document["tests"]} == {"pass"}
+    assert (reports / "junit.xml").read_text().count("<testcase ") == 28
 
 
 def test_local_broken_is_red_and_says_why_for_each_component(red):
@@ -77,17 +108,18 @@ def test_local_broken_is_red_and_says_why_for_each_component(red):
     document = json.loads((reports / "verdict.json").read_text())
     assert document["verdict"] == "red"
     found = {(t["component"], t["check"]): (t["outcome"], t["message"]) for t in document["tests"]}
-    assert set(found) == set(BROKEN)
     for key, (outcome, words) in BROKEN.items():
-        assert found[key][0] == outcome, key
+        assert found[key][0] == outcome, (key, found[key])
         assert words in found[key][1], (key, found[key][1])
-    assert f"GATE RED: {len(BROKEN)} failed of {len(BROKEN)}" in result.stdout
+    for key in BROKEN_BUT_FINE:
+        assert found[key][0] == "pass", (key, found[key])
+    assert "GATE RED: " in result.stdout
 
 
 def test_allure_results_hold_gherkin_steps_titles_and_evidence(green):
     _, reports = green
     results = allure_results(reports)
-    assert len(results) == 6
+    assert len(results) == 28
     health = next(
         r for r in results if r["name"] == "Health endpoints answer healthy after the deploy [local/payments-api]"
     )
@@ -109,10 +141,12 @@ def test_allure_results_hold_gherkin_steps_titles_and_evidence(green):
 
 
 def test_step_parameters_carry_no_objects(green):
-    _, reports = green
-    for result in allure_results(reports):
+    """Only plain values (a cluster's name, a duration from the Gherkin) reach the report, never a client's repr."""
+    for result in allure_results(green[1]):
         for step in result["steps"]:
-            assert not step.get("parameters"), step
+            for parameter in step.get("parameters", []):
+                assert parameter["name"] in {"cluster", "duration"}, parameter
+                assert re.fullmatch(r"'[\w .-]*'", parameter["value"]), parameter
 
 
 def test_controller_writes_environment_executor_and_categories_once(green):
@@ -145,13 +179,13 @@ def test_predeploy_certificate_gate_blocks_a_certificate_inside_the_window(testb
 def test_predeploy_is_green_on_local(testbed, tmp_path):
     result = run_suite(tmp_path, "--env", "local", "-m", "predeploy")
     assert result.returncode == 0, result.stdout
-    assert "GATE GREEN: 3 passed in environment 'local'" in result.stdout
+    assert "GATE GREEN: 5 passed in environment 'local'" in result.stdout  # 3 certificate windows, 2 clusters' nodes
 
 
 def _rows(reports: Path) -> list[tuple[str, str, str, str]]:
     """Verdict rows without timings (latencies in messages differ between runs)."""
     tests = json.loads((reports / "verdict.json").read_text())["tests"]
-    return [(t["id"], t["check"], t["outcome"], re.sub(r"\d+ ms", "N ms", t["message"])) for t in tests]
+    return [(t["id"], t["check"], t["outcome"], re.sub(r"\d+ (ms|looks)", "N", t["message"])) for t in tests]
 
 
 def test_eight_workers_decide_exactly_like_one(testbed, tmp_path, red):
@@ -180,4 +214,4 @@ def test_default_invocation_from_the_repository_root_arms_the_gate(testbed, tmp_
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout
-    assert "GATE GREEN: 3 passed in environment 'local'" in result.stdout
+    assert "GATE GREEN: 8 passed in environment 'local'" in result.stdout  # @smoke: health and rollouts
