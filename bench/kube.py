@@ -3,7 +3,8 @@
     .venv/bin/python bench/kube.py [--deployments 50 500] [--workers 0 4] [--repeat 3] [--full]
 
 Starts its own KWOK cluster `dv-bench` (state in /tmp/dv-bench-state, never the testbed's dv-a/dv-b), creates 10
-namespaces with N Deployments (1 replica each) and one Service per Deployment by server-side apply of one generated
+namespaces with N Deployments (1 replica each) and one headless Service per Deployment (a ClusterIP for each would
+exhaust kwokctl's service range, ~250 addresses) by server-side apply of one generated
 multi-document YAML, and waits until every Deployment is rolled out and every Service has a ready endpoint: what is
 timed is verification, not deployment. Then, for each N (ascending; each N adds Deployments to the previous ones):
   - the suite with `-m rollout` (one "rollout completes" test per Deployment) and with
@@ -258,6 +259,7 @@ def service_yaml(namespace: str, name: str) -> str:
 kind: Service
 metadata: {{name: {name}, namespace: {namespace}}}
 spec:
+  clusterIP: None
   selector: {{app: {name}}}
   ports: [{{name: http, port: 80, targetPort: 8080}}]
 """

@@ -1,13 +1,27 @@
-"""Clients built once per worker and shared by every check: one read-only Kubernetes reader per cluster.
+"""Clients built once per worker and shared by every check: one read-only Kubernetes reader per cluster, one pair
+of ARM clients per Azure subscription.
 
 A cluster that cannot be reached is remembered, so its components fail fast with the same ERROR instead of each
-paying the connection timeout again.
+paying the connection timeout again. The Azure SDK's loggers stay at WARNING: at INFO they print every request.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import time
+from typing import Any
+
+from azure.core.credentials import AccessToken
+from azure.identity import DefaultAzureCredential
+from azure.mgmt.appcontainers import ContainerAppsAPIClient
+from azure.mgmt.web import WebSiteManagementClient
+
+from checks.arm import ArmUnavailable
 from checks.kube import KubeReader, KubeUnavailable
 from suite.config import Environment
+
+logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 class KubeClients:
@@ -36,3 +50,64 @@ class KubeClients:
     def close(self) -> None:
         for reader in self.readers.values():
             reader.api.close()
+
+
+class StaticToken:
+    """A bearer token handed in from outside (CI that already ran `az account get-access-token`)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    def __repr__(self) -> str:
+        return "StaticToken(<redacted>)"  # never the token, whoever prints this
+
+
+class AzureClients:
+    """One ContainerAppsAPIClient and one WebSiteManagementClient per subscription alias, built on first use."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.clients: dict[tuple[str, str], Any] = {}
+        self._credential: Any = None
+
+    def container_apps(self, subscription: str) -> Any:
+        return self._client("apps", subscription)
+
+    def web(self, subscription: str) -> Any:
+        return self._client("web", subscription)
+
+    def _client(self, kind: str, subscription: str) -> Any:
+        if (kind, subscription) not in self.clients:
+            azure = self.env.azure
+            assert azure is not None
+            factory = ContainerAppsAPIClient if kind == "apps" else WebSiteManagementClient
+            options: dict[str, Any] = {"base_url": azure.arm_endpoint, "logging_enable": False}
+            if azure.ca_bundle:
+                options["connection_verify"] = azure.ca_bundle
+            self.clients[(kind, subscription)] = factory(
+                self._credentials(), azure.subscriptions[subscription].subscription_id, **options
+            )
+        return self.clients[(kind, subscription)]
+
+    def _credentials(self) -> Any:
+        if self._credential is None:
+            azure = self.env.azure
+            assert azure is not None
+            if azure.credential == "token-env":
+                token = os.environ.get(azure.token_env)
+                if not token:
+                    raise ArmUnavailable(
+                        f"environment variable {azure.token_env} is empty or not set; the "
+                        "environment's azure.credential is token-env"
+                    )
+                self._credential = StaticToken(token)
+            else:
+                self._credential = DefaultAzureCredential()
+        return self._credential
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()

@@ -59,7 +59,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Kind = Literal["deployment", "daemonset", "statefulset", "helm", "containerapp", "functionapp", "endpoint"]
 KUBERNETES_KINDS = frozenset({"deployment", "daemonset", "statefulset", "helm"})
 AZURE_KINDS = frozenset({"containerapp", "functionapp"})
-CheckFamily = Literal["http", "tls", "rollout", "pods", "image", "endpoints", "nodes"]
+CheckFamily = Literal["http", "tls", "rollout", "pods", "image", "endpoints", "nodes", "containerapp", "functionapp"]
 WORKLOAD_KINDS = frozenset({"deployment", "daemonset", "statefulset"})
 NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -125,10 +125,16 @@ class KubernetesDefaults(Strict):
     rollout_timeout: Duration = 300.0  # how long "the rollout is watched" waits before it gives up
 
 
+class AzureDefaults(Strict):
+    poll_interval: Duration = 5.0  # between looks while provisioning is in progress (ARM has no watch)
+    provisioning_timeout: Duration = 300.0  # how long "watched until provisioning settles" waits
+
+
 class Defaults(Strict):
     http: HttpDefaults = HttpDefaults()
     tls: TlsDefaults = TlsDefaults()
     kubernetes: KubernetesDefaults = KubernetesDefaults()
+    azure: AzureDefaults = AzureDefaults()
 
 
 class ClusterConfig(Strict):
@@ -160,6 +166,10 @@ class AzureConfig(Strict):
     subscriptions: dict[str, SubscriptionConfig]
     arm_endpoint: str = "https://management.azure.com"
     ca_bundle: str | None = None
+    # default: DefaultAzureCredential (workload identity in CI, `az login` on a laptop, managed identity in Azure).
+    # token-env: a bearer token from the environment variable `token_env` (e.g. from `az account get-access-token`).
+    credential: Literal["default", "token-env"] = "default"
+    token_env: str = "AZURE_ACCESS_TOKEN"  # noqa: S105 - the name of a variable, not a token
 
 
 class Component(Strict):
@@ -170,6 +180,8 @@ class Component(Strict):
     workload: str | None = None
     container: str | None = None  # the container that runs the released image (default: the first)
     services: list[str] = []  # Services that must route to the workload (default: every Service selecting it)
+    # Container App traffic split: revision name or "latest" -> weight (default: everything on the latest revision)
+    traffic: dict[str, int] | None = None
     subscription: str | None = None
     resource_group: str | None = None
     resource: str | None = None

@@ -20,7 +20,7 @@ import requests
 from checks.deadline import Deadline
 from checks.result import CheckResult
 from suite import allure_meta, gate
-from suite.clients import KubeClients
+from suite.clients import AzureClients, KubeClients
 from suite.config import Component, ConfigError, Environment, load_environment
 from suite.registry import CLUSTER_PREFIX, FAMILIES, Family
 from suite.release import Expectation, ReleaseManifest, load_release
@@ -212,6 +212,14 @@ def component(environment: Environment, target_name: str) -> Component:
 def cluster(target_name: str) -> str:
     """The cluster a cluster-scoped scenario (`@nodes`) runs for."""
     return target_name.removeprefix(CLUSTER_PREFIX)
+
+
+@pytest.fixture(scope="session")
+def azure(environment: Environment) -> Generator[AzureClients, None, None]:
+    """ARM clients per subscription per worker, built on first use."""
+    clients = AzureClients(environment)
+    yield clients
+    clients.close()
 
 
 @pytest.fixture(scope="session")

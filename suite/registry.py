@@ -36,6 +36,8 @@ FAMILIES: dict[str, Family] = {
         Family("image", "image_identity", _workload),
         Family("endpoints", "service_endpoints", _workload),
         Family("nodes", "nodes_healthy", scope="cluster"),
+        Family("containerapp", "containerapp_healthy", lambda c: c.kind == "containerapp"),
+        Family("functionapp", "functionapp_deployed", lambda c: c.kind == "functionapp"),
     )
 }
 CLUSTER_PREFIX = "cluster:"

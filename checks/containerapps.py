@@ -1,0 +1,237 @@
+"""Azure Container App: provisioning succeeded and the latest revision really runs the release.
+
+    result = check_container_app(client, AppRef("rg-orders", "orders"), AppExpectation(image=...), deadline)
+
+PASS when the app's provisioningState is Succeeded; latestRevisionName == latestReadyRevisionName; that revision (and
+every other revision that receives traffic) is Provisioned, Healthy and Running with at least minReplicas replicas;
+traffic is split as the environment expects (all on the latest revision by default); and the template image is the
+released one. "Deployment succeeded" while the new revision never started (azure-cli-extensions#6251) fails here
+with ARM's own provisioning error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
+from checks.converge import State, converge
+from checks.deadline import Deadline
+from checks.images import ImageExpectation
+from checks.result import CheckResult, Evidence, Verdict
+
+CHECK = "containerapp_healthy"
+SETTLED_APP = {"Succeeded"}
+FAILED_APP = {"Failed", "Canceled"}
+RUNNING = {"Running", "RunningAtMaxScale"}
+FAILED_RUNNING = {"Failed", "Degraded", "Stopped"}
+
+
+@dataclass(frozen=True)
+class AppRef:
+    resource_group: str
+    name: str
+
+    @property
+    def where(self) -> str:
+        return f"ContainerApp:{self.resource_group}/{self.name}"
+
+
+@dataclass(frozen=True)
+class AppExpectation:
+    image: ImageExpectation | None = None
+    traffic: dict[str, int] | None = None  # revision name (or "latest") -> weight; None: everything on the latest
+
+
+@dataclass
+class AppView:
+    app: dict[str, Any]
+    revisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def props(self) -> dict[str, Any]:
+        return dict(self.app.get("properties", {}))
+
+    @property
+    def latest(self) -> str | None:
+        return self.props.get("latestRevisionName")
+
+
+def check_container_app(
+    client: Any,
+    ref: AppRef,
+    expected: AppExpectation,
+    deadline: Deadline,
+    within: Deadline | None = None,
+    interval: float = 5.0,
+) -> CheckResult:
+    """One look, or (with `within`) polling until settled, failed, or out of time."""
+    views: list[AppView] = []
+
+    def evaluate() -> State:
+        views.append(read_app(client, ref, deadline))
+        return app_state(views[-1], expected)
+
+    try:
+        if within is None:
+            state, looks = evaluate(), 1
+            if state.verdict is None:
+                state = State(Verdict.FAIL, state.message)
+        else:
+            state, looks = converge(evaluate, poll(within, interval), within, grace=0)
+    except ArmNotFound as exc:
+        return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{exc}; was it deployed to this resource group?")
+    except ArmUnavailable as exc:
+        return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
+    assert state.verdict is not None
+    evidence = _evidence(views[-1]) if views and state.verdict is not Verdict.PASS else ()
+    message = state.message if looks == 1 or state.verdict is Verdict.PASS else f"{state.message} ({looks} looks)"
+    return CheckResult(CHECK, ref.where, state.verdict, message, evidence)
+
+
+def read_app(client: Any, ref: AppRef, deadline: Deadline) -> AppView:
+    app = as_dict(
+        arm_call(lambda **kw: client.container_apps.get(ref.resource_group, ref.name, **kw), deadline, ref.where)
+    )
+    pages = arm_call(
+        lambda **kw: list(client.container_apps_revisions.list_revisions(ref.resource_group, ref.name, **kw)),
+        deadline,
+        ref.where,
+    )
+    return AppView(app, {r["name"]: r for r in (as_dict(p) for p in pages)})
+
+
+def app_state(view: AppView, expected: AppExpectation) -> State:
+    props = view.props
+    provisioning = props.get("provisioningState", "Unknown")
+    if provisioning in FAILED_APP:
+        return State(Verdict.FAIL, f"app provisioningState {provisioning}{_latest_error(view)}")
+    if provisioning not in SETTLED_APP:
+        return State(None, f"app provisioningState {provisioning}")
+    latest, ready = view.latest, props.get("latestReadyRevisionName")
+    revision = view.revisions.get(latest or "")
+    if revision is None:
+        return State(Verdict.FAIL, f"latest revision {latest!r} is not among the app's revisions")
+    broken = _revision_problem(revision, view)
+    if broken is not None and broken.verdict is Verdict.FAIL:
+        return broken
+    if latest != ready:
+        return State(None, f"latest revision {latest} is not ready yet (latest ready: {ready})")
+    if broken is not None:
+        return broken
+    traffic, wanted = _traffic(view), _wanted_traffic(view, expected.traffic)
+    if traffic != wanted:
+        return State(Verdict.FAIL, f"traffic {_weights(traffic)}, expected {_weights(wanted)}")
+    for name, weight in traffic.items():
+        other = view.revisions.get(name)
+        problem = _revision_problem(other, view) if other is not None and name != latest and weight > 0 else None
+        if problem is not None:
+            return State(Verdict.FAIL, f"revision {name} receives {weight}% of traffic but {problem.message}")
+    image_problem = _image_problem(view, revision, expected.image)
+    if image_problem:
+        return State(Verdict.FAIL, image_problem)
+    replicas = revision.get("properties", {}).get("replicas", 0)
+    return State(
+        Verdict.PASS,
+        f"Succeeded; revision {latest} Provisioned, Healthy, Running with {replicas} "
+        f"replicas; traffic {_weights(traffic)}{_image_note(revision)}",
+    )
+
+
+def _revision_problem(revision: dict[str, Any], view: AppView) -> State | None:
+    """None when Provisioned, Healthy, Running with enough replicas; a FAIL when it cannot get there."""
+    props, name = revision.get("properties", {}), revision.get("name")
+    provisioning = props.get("provisioningState", "Unknown")
+    if provisioning == "Failed":
+        error = props.get("provisioningError") or "no provisioningError given"
+        return State(Verdict.FAIL, f"revision {name} provisioningState Failed: {error}")
+    if provisioning != "Provisioned":
+        return State(None, f"revision {name} provisioningState {provisioning}")
+    running = props.get("runningState", "Unknown")
+    if running in FAILED_RUNNING:
+        return State(Verdict.FAIL, f"revision {name} runningState {running}{_running_details(props)}")
+    health = props.get("healthState", "None")
+    if health == "Unhealthy":
+        return State(Verdict.FAIL, f"revision {name} is Unhealthy ({_replica_note(props)})")
+    if running not in RUNNING or health != "Healthy":
+        return State(None, f"revision {name} runningState {running}, healthState {health}")
+    minimum = int(props.get("template", {}).get("scale", {}).get("minReplicas") or 0)
+    if int(props.get("replicas", 0)) < minimum:
+        return State(Verdict.FAIL, f"revision {name} runs {props.get('replicas', 0)} replicas, minReplicas {minimum}")
+    return None
+
+
+def _traffic(view: AppView) -> dict[str, int]:
+    """Effective weight per revision name, resolving `latestRevision: true`."""
+    config = view.props.get("configuration", {})
+    entries = (config.get("ingress") or {}).get("traffic") or []
+    if not entries or config.get("activeRevisionsMode", "Single") == "Single":
+        return {view.latest or "?": 100}  # single mode: the latest revision takes all traffic
+    weights: dict[str, int] = {}
+    for entry in entries:
+        name = view.latest if entry.get("latestRevision") else entry.get("revisionName")
+        weights[str(name)] = weights.get(str(name), 0) + int(entry.get("weight", 0))
+    return {name: weight for name, weight in weights.items() if weight > 0}
+
+
+def _wanted_traffic(view: AppView, policy: dict[str, int] | None) -> dict[str, int]:
+    if policy is None:
+        return {view.latest or "?": 100}
+    return {(view.latest or "?") if name == "latest" else name: weight for name, weight in policy.items() if weight}
+
+
+def _image_problem(view: AppView, revision: dict[str, Any], expected: ImageExpectation | None) -> str | None:
+    if expected is None:
+        return None
+    for label, template in (
+        ("app template", view.props.get("template", {})),
+        (f"revision {revision.get('name')}", revision.get("properties", {}).get("template", {})),
+    ):
+        containers = template.get("containers") or []
+        name = expected.container or (containers[0].get("name") if containers else None)
+        image = next((c.get("image", "") for c in containers if c.get("name") == name), None)
+        if image is None:
+            return f"{label} has no container {name!r}"
+        if not expected.matches(image, image if expected.digest else None):
+            return f"{label} runs {image}, expected {expected.describe()}"
+    return None
+
+
+def _image_note(revision: dict[str, Any]) -> str:
+    containers = revision.get("properties", {}).get("template", {}).get("containers") or []
+    return f"; image {containers[0].get('image')}" if containers else ""
+
+
+def _latest_error(view: AppView) -> str:
+    revision = view.revisions.get(view.latest or "", {})
+    error = revision.get("properties", {}).get("provisioningError")
+    return f": revision {view.latest}: {error}" if error else ""
+
+
+def _running_details(props: dict[str, Any]) -> str:
+    details = props.get("runningStateDetails")
+    return f": {details}" if details else ""
+
+
+def _replica_note(props: dict[str, Any]) -> str:
+    return f"{props.get('replicas', 0)} replicas, runningState {props.get('runningState', 'Unknown')}"
+
+
+def _weights(traffic: dict[str, int]) -> str:
+    return ", ".join(f"{weight}% {name}" for name, weight in sorted(traffic.items(), key=lambda kv: -kv[1]))
+
+
+def _evidence(view: AppView) -> tuple[Evidence, ...]:
+    return (
+        Evidence.as_json(f"ContainerApp {view.app.get('name')}", redact(view.app)),
+        Evidence.as_json(f"ContainerApp {view.app.get('name')} revisions", redact(list(view.revisions.values()))),
+    )
+
+
+def poll(deadline: Deadline, interval: float) -> Iterator[None]:
+    """Wake up every `interval` seconds until the deadline: ARM has no watch, and each look is one GET or two."""
+    while deadline.remaining() > 0:
+        time.sleep(min(interval, deadline.remaining()))
+        yield None
