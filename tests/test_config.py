@@ -30,7 +30,7 @@ CASES = [
         HEAD + ENDPOINT + "  - name: api\n    kind: endpoint\n    helth: []\n",
         [
             "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: cluster, container, health, kind, name, "
-            "namespace, resource, resource_group, services, subscription, tls, workload"
+            "namespace, resource, resource_group, services, subscription, tls, traffic, workload"
         ],
     ),
     (
