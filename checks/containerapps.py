@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
-from checks.converge import State, converge
+from checks.converge import State, look_or_wait
 from checks.deadline import Deadline
 from checks.images import ImageExpectation
 from checks.result import CheckResult, Evidence, Verdict
@@ -75,20 +75,14 @@ def check_container_app(
         return app_state(views[-1], expected)
 
     try:
-        if within is None:
-            state, looks = evaluate(), 1
-            if state.verdict is None:
-                state = State(Verdict.FAIL, state.message)
-        else:
-            state, looks = converge(evaluate, poll(within, interval), within, grace=0)
+        state = look_or_wait(evaluate, within, lambda window: poll(window, interval), grace=0)
     except ArmNotFound as exc:
         return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{exc}; was it deployed to this resource group?")
     except ArmUnavailable as exc:
         return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
     assert state.verdict is not None
     evidence = _evidence(views[-1]) if views and state.verdict is not Verdict.PASS else ()
-    message = state.message if looks == 1 or state.verdict is Verdict.PASS else f"{state.message} ({looks} looks)"
-    return CheckResult(CHECK, ref.where, state.verdict, message, evidence)
+    return CheckResult(CHECK, ref.where, state.verdict, state.message, evidence)
 
 
 def read_app(client: Any, ref: AppRef, deadline: Deadline) -> AppView:

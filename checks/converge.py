@@ -50,3 +50,20 @@ def _settled(state: State, terminal_since: float | None, grace: float) -> bool:
     if state.verdict is Verdict.PASS:
         return True
     return terminal_since is not None and time.monotonic() - terminal_since >= grace
+
+
+def look_or_wait(
+    evaluate: Callable[[], State],
+    within: Deadline | None,
+    wakeups: Callable[[Deadline], Iterable[object]],
+    grace: float,
+) -> State:
+    """What every check with a `within` form does: one look when `within` is None (still converging counts as not
+    done: FAIL), else converge on `wakeups(within)`; a final state reached after several looks says how many."""
+    if within is None:
+        state = evaluate()
+        return State(Verdict.FAIL, state.message) if state.verdict is None else state
+    state, looks = converge(evaluate, wakeups(within), within, grace)
+    if state.verdict is Verdict.PASS or looks == 1:
+        return state
+    return State(state.verdict, f"{state.message} ({looks} looks)")

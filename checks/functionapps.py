@@ -14,7 +14,7 @@ from typing import Any
 
 from checks.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
 from checks.containerapps import AppRef, poll
-from checks.converge import State, converge
+from checks.converge import State, look_or_wait
 from checks.deadline import Deadline
 from checks.result import CheckResult, Evidence, Verdict
 
@@ -47,12 +47,7 @@ def check_function_app(
         return site_state(documents[-1], version)
 
     try:
-        if within is None:
-            state, looks = evaluate(), 1
-            if state.verdict is None:
-                state = State(Verdict.FAIL, state.message)
-        else:
-            state, looks = converge(evaluate, poll(within, interval), within, grace=0)
+        state = look_or_wait(evaluate, within, lambda window: poll(window, interval), grace=0)
     except ArmNotFound as exc:
         return CheckResult(CHECK, where, Verdict.FAIL, f"{exc}; was it deployed to this resource group?")
     except ArmUnavailable as exc:
@@ -63,8 +58,7 @@ def check_function_app(
         if (documents and state.verdict is not Verdict.PASS)
         else ()
     )
-    message = state.message if looks == 1 or state.verdict is Verdict.PASS else f"{state.message} ({looks} looks)"
-    return CheckResult(CHECK, where, state.verdict, message, evidence)
+    return CheckResult(CHECK, where, state.verdict, state.message, evidence)
 
 
 def _read(client: Any, ref: AppRef, where: str, deadline: Deadline) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.converge import State, converge
+from checks.converge import State, look_or_wait
 from checks.deadline import Deadline
 from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Evidence, Verdict
@@ -40,22 +40,16 @@ def check_rollout(
         views.append(read_workload(reader, ref, deadline))
         return rollout_state(views[-1], limits)
 
+    streams: list[tuple[str, str | None]] = [(PLURALS[ref.kind], ref.namespace), ("pods", ref.namespace)]
+    if ref.kind == "deployment":
+        streams.append(("replicasets", ref.namespace))
     try:
-        if within is None:
-            state, looks = evaluate(), 1
-            if state.verdict is None:  # one look: still converging is simply not complete
-                state = State(Verdict.FAIL, state.message)
-        else:
-            streams: list[tuple[str, str | None]] = [(PLURALS[ref.kind], ref.namespace), ("pods", ref.namespace)]
-            if ref.kind == "deployment":
-                streams.append(("replicasets", ref.namespace))
-            state, looks = converge(evaluate, reader.wakeups(streams, within), within, limits.grace)
+        state = look_or_wait(evaluate, within, lambda window: reader.wakeups(streams, window), limits.grace)
     except KubeUnavailable as exc:
         return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
     assert state.verdict is not None
     evidence = workload_evidence(views[-1]) if views and state.verdict is not Verdict.PASS else ()
-    message = state.message if within is None or state.verdict is Verdict.PASS else f"{state.message} ({looks} looks)"
-    return CheckResult(CHECK, ref.where, state.verdict, message, evidence)
+    return CheckResult(CHECK, ref.where, state.verdict, state.message, evidence)
 
 
 def rollout_state(view: WorkloadView, limits: Limits) -> State:
