@@ -5,6 +5,9 @@ PY := .venv/bin/python
 ENV ?= local
 MARKERS ?= postdeploy
 WORKERS ?= 4
+# The local ARM test server's token (not a secret; see testbed/services.py). Real environments get theirs from
+# DefaultAzureCredential or a pipeline variable.
+export DV_ARM_TOKEN ?= dv-testbed-arm-token-3f9c
 
 .PHONY: help demo test bootstrap lint testbed-up testbed-down verify report
 

@@ -86,14 +86,23 @@ def redact(document: Any) -> Any:
                 cleaned[key] = [
                     {**e, "value": "<redacted>"} if isinstance(e, dict) and "value" in e else e for e in value
                 ]
-            elif SECRET_KEYS.search(str(key)) and key not in PUBLIC_KEYS and isinstance(value, str | int):
-                cleaned[key] = "<redacted>"
+            elif SECRET_KEYS.search(str(key)) and key not in PUBLIC_KEYS:
+                cleaned[key] = _blank(value)
             else:
                 cleaned[key] = redact(value)
         return cleaned
     if isinstance(document, list):
         return [redact(item) for item in document]
     return document
+
+
+def _blank(value: Any) -> Any:
+    """Everything under a secret-looking key, except names and references, which say what without saying the value."""
+    if isinstance(value, dict):
+        return {k: (v if k in PUBLIC_KEYS else _blank(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blank(item) for item in value]
+    return "<redacted>" if isinstance(value, str | int | float) and not isinstance(value, bool) else value
 
 
 def as_dict(model: Any) -> dict[str, Any]:

@@ -86,15 +86,29 @@ def check_container_app(
 
 
 def read_app(client: Any, ref: AppRef, deadline: Deadline) -> AppView:
+    """The app, then each revision that matters (latest, latest ready, those named in traffic) by direct GET: an app
+    keeps every old revision, and a list would page through all of them to find three."""
     app = as_dict(
         arm_call(lambda **kw: client.container_apps.get(ref.resource_group, ref.name, **kw), deadline, ref.where)
     )
-    pages = arm_call(
-        lambda **kw: list(client.container_apps_revisions.list_revisions(ref.resource_group, ref.name, **kw)),
-        deadline,
-        ref.where,
+    view = AppView(app)
+    config = view.props.get("configuration", {})
+    named = [t.get("revisionName") for t in (config.get("ingress") or {}).get("traffic") or []]
+    wanted = dict.fromkeys(n for n in (view.latest, view.props.get("latestReadyRevisionName"), *named) if n)
+    for name in wanted:
+        view.revisions[name] = _revision(client, ref, name, deadline)
+    return view
+
+
+def _revision(client: Any, ref: AppRef, name: str, deadline: Deadline) -> dict[str, Any]:
+    revisions = client.container_apps_revisions
+    return as_dict(
+        arm_call(
+            lambda **kw: revisions.get_revision(ref.resource_group, ref.name, name, **kw),
+            deadline,
+            f"{ref.where} revision {name}",
+        )
     )
-    return AppView(app, {r["name"]: r for r in (as_dict(p) for p in pages)})
 
 
 def app_state(view: AppView, expected: AppExpectation) -> State:
@@ -143,12 +157,12 @@ def _revision_problem(revision: dict[str, Any], view: AppView) -> State | None:
         return State(Verdict.FAIL, f"revision {name} provisioningState Failed: {error}")
     if provisioning != "Provisioned":
         return State(None, f"revision {name} provisioningState {provisioning}")
-    running = props.get("runningState", "Unknown")
-    if running in FAILED_RUNNING:
-        return State(Verdict.FAIL, f"revision {name} runningState {running}{_running_details(props)}")
-    health = props.get("healthState", "None")
-    if health == "Unhealthy":
-        return State(Verdict.FAIL, f"revision {name} is Unhealthy ({_replica_note(props)})")
+    running, health = props.get("runningState", "Unknown"), props.get("healthState", "None")
+    if running in FAILED_RUNNING or health == "Unhealthy":
+        return State(
+            Verdict.FAIL,
+            f"revision {name} is {health}, runningState {running}, {_replica_note(props)}{_running_details(props)}",
+        )
     if running not in RUNNING or health != "Healthy":
         return State(None, f"revision {name} runningState {running}, healthState {health}")
     minimum = int(props.get("template", {}).get("scale", {}).get("minReplicas") or 0)
@@ -210,7 +224,8 @@ def _running_details(props: dict[str, Any]) -> str:
 
 
 def _replica_note(props: dict[str, Any]) -> str:
-    return f"{props.get('replicas', 0)} replicas, runningState {props.get('runningState', 'Unknown')}"
+    minimum = props.get("template", {}).get("scale", {}).get("minReplicas")
+    return f"{props.get('replicas', 0)} replicas" + (f" (minReplicas {minimum})" if minimum else "")
 
 
 def _weights(traffic: dict[str, int]) -> str:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from testbed.kube import KubeTestbed
-from testbed.services import SERVICES, Testbed
+from testbed.services import ARM_PORT, SERVICES, Service, Testbed
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("DV_TESTBED_DIR", ROOT / ".testbed"))
@@ -141,7 +141,7 @@ def _alive(pid: int) -> bool:
 
 
 def _all_listening() -> bool:
-    for service in SERVICES:
+    for service in [*SERVICES, Service("arm", ARM_PORT, "valid", "arm")]:
         try:
             with socket.create_connection(("127.0.0.1", service.port), timeout=0.2):
                 pass

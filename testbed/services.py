@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from testbed.arm import ArmServer
+from testbed.arm_state import local_state
 from testbed.pki import ServerPem, make_pki
 
 VERSION = "1.4.2"
@@ -49,6 +51,10 @@ SERVICES = (
     Service("tls-silent", 18465, "valid", "tls-silent"),
 )
 NOTHING_LISTENS = 18469  # named by local-broken.yaml; nothing ever binds it
+ARM_PORT = 18480  # the ARM test server (Azure SDKs' base_url in local.yaml)
+# The testbed ARM server's bearer token. Not a secret (it opens a fake ARM on loopback); environments read it from
+# the variable DV_ARM_TOKEN, as a real pipeline would pass a token from `az account get-access-token`.
+ARM_TOKEN = "dv-testbed-arm-token-3f9c"  # noqa: S105
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -138,6 +144,7 @@ class Testbed:
         self.stopping = threading.Event()
         self.servers: list[_TlsServer] = []
         self.threads: list[threading.Thread] = []
+        self.arm: ArmServer | None = None
 
     def start(self) -> None:
         identities = make_pki(self.state / "tls")
@@ -145,6 +152,19 @@ class Testbed:
         keys.mkdir(parents=True, exist_ok=True)
         for service in SERVICES:
             self._start_one(service, identities[service.cert], keys)
+        self._start_arm(identities["valid"], keys)
+
+    def _start_arm(self, pem: ServerPem, keys: Path) -> None:
+        """The ARM test server: the Azure apps of local.yaml (rg-demo) and local-broken.yaml (rg-broken)."""
+        (keys / "arm.key").write_bytes(pem.key)
+        (keys / "arm.key").chmod(0o600)
+        (keys / "arm.pem").write_bytes(pem.chain)
+        self.arm = ArmServer(ARM_PORT, keys / "arm.pem", keys / "arm.key", local_state(), ARM_TOKEN)
+        try:
+            self.arm.start()
+        except OSError as exc:
+            self.stop()
+            raise RuntimeError(f"cannot serve the ARM test server on 127.0.0.1:{ARM_PORT}: {exc.strerror}") from exc
 
     def _start_one(self, service: Service, pem: ServerPem, keys: Path) -> None:
         try:
@@ -168,6 +188,8 @@ class Testbed:
         self.threads.append(thread)
 
     def stop(self) -> None:
+        if self.arm is not None:
+            self.arm.stop()
         self.stopping.set()
         for server in self.servers:
             server.shutdown()

@@ -6,6 +6,7 @@ errors with the reason.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def arm_token() -> str:
+    """The testbed ARM server's token, where the local environments read it (inherited by suite subprocesses)."""
+    from testbed.services import ARM_TOKEN
+
+    os.environ["DV_ARM_TOKEN"] = ARM_TOKEN
+    return ARM_TOKEN
 
 
 @pytest.fixture(scope="session")

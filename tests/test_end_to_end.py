@@ -48,6 +48,18 @@ BROKEN = {
     ("queue", "rollout_complete"): ("fail", "Pod queue-0: container queue CrashLoopBackOff"),
     ("misplaced", "rollout_complete"): ("error", "namespace 'shopp' not found"),
     ("cluster:dv-a", "nodes_healthy"): ("fail", "Node node-000002 is waiting for a reboot (dv.test/reboot-required)"),
+    ("orders-crashing", "containerapp_healthy"): ("fail", "provisioningState Failed: ContainerCrashing"),
+    ("orders-old-traffic", "containerapp_healthy"): (
+        "fail",
+        "traffic 100% orders-old-traffic--v6, expected 100% orders-old-traffic--v7",
+    ),
+    ("orders-stale-image", "containerapp_healthy"): ("fail", "runs registry.example.test/orders/api:3.3.9"),
+    ("orders-failed", "containerapp_healthy"): ("fail", "app provisioningState Failed"),
+    ("orders-unhealthy", "containerapp_healthy"): ("fail", "is Unhealthy, runningState Degraded, 0 replicas"),
+    ("events-failed-deploy", "functionapp_deployed"): ("fail", "failed (Kudu status 3)"),
+    ("events-stopped", "functionapp_deployed"): ("fail", "site state Stopped"),
+    ("events-no-functions", "functionapp_deployed"): ("fail", "succeeded but 0 functions are loaded"),
+    ("events-old-version", "functionapp_deployed"): ("fail", "is not version 2.7.1"),
 }
 # ...and what it must not cry wolf about: healthy parts of broken components pass.
 BROKEN_BUT_FINE = {
@@ -55,6 +67,7 @@ BROKEN_BUT_FINE = {
     ("thumbnails", "rollout_complete"),
     ("storefront-stale", "pods_healthy"),
     ("checkout", "service_endpoints"),
+    ("orders-provisioning", "containerapp_healthy"),  # Provisioning for three looks, then fine
 }
 KUBE = ("storefront-a", "storefront-b", "cart", "ledger", "node-agent")
 KUBE_CHECKS = ("rollout_complete", "pods_healthy", "image_identity", "service_endpoints")
@@ -86,7 +99,7 @@ def red(testbed, tmp_path_factory):
 def test_local_is_green_with_a_verdict_per_component(green):
     result, reports = green
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "GATE GREEN: 28 passed in environment 'local'" in result.stdout
+    assert "GATE GREEN: 31 passed in environment 'local'" in result.stdout
     document = json.loads((reports / "verdict.json").read_text())
     assert (document["environment"], document["verdict"], document["markers"]) == ("local", "green", "postdeploy")
     assert document["release"]["name"] == "demo-2026.11"
@@ -97,9 +110,15 @@ def test_local_is_green_with_a_verdict_per_component(green):
     }
     workloads = {(name, check) for name in KUBE for check in KUBE_CHECKS}
     clusters = {("cluster:dv-a", "nodes_healthy"), ("cluster:dv-b", "nodes_healthy")}
-    assert {(t["component"], t["check"]) for t in document["tests"]} == endpoints | workloads | clusters
+    azure = {
+        ("orders", "containerapp_healthy"),
+        ("pricing", "containerapp_healthy"),
+        ("orders-events", "functionapp_deployed"),
+    }
+    tests = {(t["component"], t["check"]) for t in document["tests"]}
+    assert tests == endpoints | workloads | clusters | azure
     assert {t["outcome"] for t in document["tests"]} == {"pass"}
-    assert (reports / "junit.xml").read_text().count("<testcase ") == 28
+    assert (reports / "junit.xml").read_text().count("<testcase ") == 31
 
 
 def test_local_broken_is_red_and_says_why_for_each_component(red):
@@ -119,7 +138,7 @@ def test_local_broken_is_red_and_says_why_for_each_component(red):
 def test_allure_results_hold_gherkin_steps_titles_and_evidence(green):
     _, reports = green
     results = allure_results(reports)
-    assert len(results) == 28
+    assert len(results) == 31
     health = next(
         r for r in results if r["name"] == "Health endpoints answer healthy after the deploy [local/payments-api]"
     )
@@ -209,9 +228,30 @@ def test_default_invocation_from_the_repository_root_arms_the_gate(testbed, tmp_
         "-m",
         "smoke",
         f"--reports-dir={tmp_path}",
+        "--release=testbed/release-local.yaml",
         "--expect",
         "payments-api=1.4.2",
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout
-    assert "GATE GREEN: 8 passed in environment 'local'" in result.stdout  # @smoke: health and rollouts
+    assert "GATE GREEN: 11 passed in environment 'local'" in result.stdout  # @smoke: health, rollouts, Azure
+
+
+def test_azure_token_appears_nowhere_in_reports_or_output(testbed, tmp_path, arm_token):
+    """The suite runs with a recognisable token and DEBUG logging; not a character of it may be written down."""
+    result = run_suite(
+        tmp_path,
+        "--env",
+        "local",
+        "-m",
+        "containerapp or functionapp",
+        "--log-level=DEBUG",
+        "--release",
+        "testbed/release-local.yaml",
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert arm_token not in result.stdout + result.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.endswith("-result.json") for p in written)
+    for path in written:
+        assert arm_token not in path.read_text(errors="replace"), path

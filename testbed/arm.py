@@ -1,0 +1,634 @@
+"""An ARM (Azure Resource Manager) test server: the real Azure SDKs talk to it as they talk to management.azure.com.
+
+No emulator exists for Container Apps or App Service, so this serves the documents of the published REST API
+(Azure/azure-rest-api-specs: Microsoft.App ContainerApps_Get, Revisions_List, Revisions_Get; Microsoft.Web sites,
+sites/deployments, sites/functions) from a scriptable state, over HTTPS, behind a bearer token:
+
+    server = ArmServer(18480, "arm.pem", "arm.key", healthy_state(), token="local-token")
+    server.start()            # server.url == "https://localhost:18480"
+    ...
+    server.stop()
+
+The state is a dict (the server keeps its own deep copy; change it with set_state() or POST /_testbed/state):
+
+    {
+        "resources": {ARM id: document},   # ids compare case-insensitively, as in ARM; insertion order is list order
+        "faults": [fault, ...],            # optional, see below
+        "page_size": 50,                   # optional: list items per page; more items give a nextLink
+    }
+
+A GET of an id answers its document (id, name and type are filled in when missing). A GET of a collection
+(.../containerApps/x/revisions, .../sites/x/deployments, .../sites/x/functions, or .../providers/Microsoft.App/
+containerApps) answers {"value": [...], "nextLink": ...} with the documents directly under it (maybe none); its parent
+must exist.
+
+Scripted progress: a document may carry `_sequence`, a list of partial documents deep-merged over it (dicts merge, lists
+are replaced). The n-th GET of the document shows step n-1, the last step repeats for ever; so the four steps
+[Provisioning, Provisioning, Provisioning, Provisioned] answer Provisioning to the first three GETs, then Provisioned.
+`_clock: <ARM id>` makes it follow another resource's GETs instead (a revision that advances when its app is read).
+Lists show the step last shown and never advance a sequence. Keys starting with "_" are never served.
+
+Faults, matched in order against the lowercased request path (without the query):
+
+    {"prefix": "/subscriptions/s/resourcegroups/rg",  # "" matches every ARM request
+     "status": 429, "retry_after": 2,                  # 429 sends Retry-After (default 1; null: no header)
+     "delay": 3.0,                                     # seconds to wait before answering (alone: a slow answer)
+     "times": 2,                                       # how many requests it hits; absent or null: every one
+     "code": "...", "message": "..."}                  # optional ARM error code/message instead of the default
+
+Control endpoints (no token needed, never faulted, never counted):
+    GET/POST /_testbed/state      read / replace the state (resets sequence clocks; faults come from the new state)
+    GET/POST /_testbed/faults     read / replace the faults: a list, or {"faults": [...], "append": true}
+    GET /_testbed/requests        {"total": n, "by_path": {lowercased path: n}, "log": [{method, path, api_version,
+                                  status}]}; DELETE resets it
+
+Every ARM request needs `Authorization: Bearer <token>` (else 401 with WWW-Authenticate, as ARM answers) and an
+api-version (else 400 MissingApiVersionParameter). Only GET is served: anything else is 405, so a test can prove the
+suite never writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import re
+import socket
+import ssl
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+DEFAULT_PAGE_SIZE = 50
+LOG_LIMIT = 2000  # the request log is for assertions, not an archive
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
+_FAULT_KEYS = {"prefix", "status", "retry_after", "delay", "times", "code", "message"}
+_NOT_FOUND_HINT = "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Fault:
+    prefix: str = ""
+    status: int | None = None
+    retry_after: int | None = 1
+    delay: float = 0.0
+    times: int | None = None
+    code: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> Fault:
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"a fault is an object, got {raw!r}")
+        unknown = set(raw) - _FAULT_KEYS
+        if unknown:
+            raise ValueError(f"unknown fault keys {sorted(unknown)}; allowed: {sorted(_FAULT_KEYS)}")
+
+        def number(key: str, default: int | None = None) -> int | None:
+            value = raw.get(key, default)
+            return None if value is None else int(value)
+
+        fault = cls(
+            prefix=str(raw.get("prefix", "")).lower().rstrip("/"),
+            status=number("status"),
+            retry_after=number("retry_after", 1),
+            delay=float(raw.get("delay", 0.0)),
+            times=number("times"),
+            code=raw.get("code"),
+            message=raw.get("message"),
+        )
+        if fault.status is None and not fault.delay:
+            raise ValueError(f"a fault needs a status or a delay: {dict(raw)!r}")
+        if fault.status is not None and not 400 <= fault.status <= 599:
+            raise ValueError(f"a fault's status is an HTTP error status (4xx, 5xx), got {fault.status!r}")
+        if fault.times is not None and fault.times < 1:
+            raise ValueError(f"a fault's times is at least 1 (absent: every request), got {fault.times!r}")
+        return fault
+
+    def to_json(self) -> Json:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class _Route:
+    """An ARM path split at its fixed points: /subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}..."""
+
+    subscription: str
+    resource_group: str
+    namespace: str
+    rest: tuple[str, ...]  # type, name, type, name, ...; an odd length is a collection
+
+    @classmethod
+    def parse(cls, path: str) -> _Route | None:
+        parts = [p for p in path.split("/") if p]
+        lowered = [p.lower() for p in parts]
+        if len(parts) < 6 or lowered[0] != "subscriptions" or lowered[2] != "resourcegroups":
+            return None
+        if lowered[4] != "providers":
+            return None
+        return cls(parts[1], parts[3], parts[5], tuple(parts[6:]))
+
+    @property
+    def group_path(self) -> str:
+        return f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}".lower()
+
+    def resource_path(self, depth: int) -> str:
+        """The path of the resource `depth` levels down (1: the top-level resource)."""
+        base = f"{self.group_path}/providers/{self.namespace}".lower()
+        return "/".join([base, *self.rest[: 2 * depth]]).lower()
+
+    def resource_type(self, depth: int) -> str:
+        types = self.rest[: 2 * depth : 2]
+        names = self.rest[1 : 2 * depth : 2]
+        return "/".join([self.namespace, *(f"{t}/{n}" for t, n in zip(types, names, strict=False))])
+
+
+class _Backend:
+    """State, faults and counters; every method takes the lock, the HTTP handler never touches the data itself."""
+
+    def __init__(self, state: Mapping[str, Any], token: str) -> None:
+        self.token = token
+        self.lock = threading.Lock()
+        self.resources: dict[str, Json] = {}
+        self.faults: list[Fault] = []
+        self.page_size = DEFAULT_PAGE_SIZE
+        self.gets: Counter[str] = Counter()  # direct GETs per resource: the clock of `_sequence`
+        self.by_path: Counter[str] = Counter()
+        self.log: list[Json] = []
+        self.total = 0
+        self.replace_state(state)
+
+    # --- control -------------------------------------------------------------------------------------------------
+
+    def replace_state(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping):
+            raise ValueError("the state is an object with 'resources' (and optionally 'faults', 'page_size')")
+        unknown = set(state) - {"resources", "faults", "page_size"}
+        if unknown:
+            raise ValueError(f"unknown state keys {sorted(unknown)}; allowed: faults, page_size, resources")
+        resources = state.get("resources", {})
+        if not isinstance(resources, Mapping) or not all(isinstance(d, Mapping) for d in resources.values()):
+            raise ValueError("state['resources'] maps ARM ids to documents (objects)")
+        page_size = int(state.get("page_size", DEFAULT_PAGE_SIZE))
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        faults = [Fault.parse(f) for f in state.get("faults", [])]
+        documents = {
+            key.lower().rstrip("/"): _complete(key, copy.deepcopy(dict(doc))) for key, doc in resources.items()
+        }
+        with self.lock:
+            self.resources, self.faults, self.page_size = documents, faults, page_size
+            self.gets.clear()
+
+    def snapshot(self) -> Json:
+        with self.lock:
+            return {
+                "resources": copy.deepcopy(self.resources),
+                "faults": [f.to_json() for f in self.faults],
+                "page_size": self.page_size,
+            }
+
+    def replace_faults(self, faults: list[Fault], *, append: bool) -> list[Json]:
+        with self.lock:
+            self.faults = [*self.faults, *faults] if append else faults
+            return [f.to_json() for f in self.faults]
+
+    def requests(self) -> Json:
+        with self.lock:
+            return {"total": self.total, "by_path": dict(self.by_path), "log": copy.deepcopy(self.log)}
+
+    def reset_requests(self) -> None:
+        with self.lock:
+            self.total = 0
+            self.by_path.clear()
+            self.log.clear()
+
+    # --- serving -------------------------------------------------------------------------------------------------
+
+    def record(self, method: str, path: str, api_version: str | None) -> Json:
+        entry: Json = {"method": method, "path": path.lower().rstrip("/"), "api_version": api_version, "status": None}
+        with self.lock:
+            self.total += 1
+            self.by_path[entry["path"]] += 1
+            self.log.append(entry)
+            del self.log[:-LOG_LIMIT]
+        return entry
+
+    def take_faults(self, path: str) -> tuple[float, Fault | None]:
+        """The delay to wait and the status fault to answer with; each fault that fires uses up one of its times."""
+        lowered, delay = path.lower().rstrip("/"), 0.0
+        with self.lock:
+            for fault in list(self.faults):
+                if not (lowered == fault.prefix or lowered.startswith(fault.prefix + "/") or not fault.prefix):
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                delay += fault.delay
+                if fault.status is not None:
+                    return delay, fault
+        return delay, None
+
+    def get(self, path: str, query: Mapping[str, list[str]], origin: str) -> Answer:
+        route = _Route.parse(path)
+        if route is None or not route.rest:
+            return _error(404, "InvalidResourceType", f"The ARM test server does not serve the path '{path}'.")
+        with self.lock:
+            missing = self._missing(route)
+            if missing is not None:
+                return missing
+            key = path.lower().rstrip("/")
+            if len(route.rest) % 2 == 0:
+                self.gets[key] += 1
+                return Answer(200, self._render(key))
+            return self._page(route, key, query, path, origin)
+
+    def _missing(self, route: _Route) -> Answer | None:
+        """ARM's own 404s: the first thing on the path that does not exist (subscription, group, parent, resource)."""
+        subscription = f"/subscriptions/{route.subscription}/".lower()
+        if not any(k.startswith(subscription) for k in self.resources):
+            return _error(404, "SubscriptionNotFound", f"The subscription '{route.subscription}' could not be found.")
+        if not any(k.startswith(route.group_path + "/") for k in self.resources):
+            return _error(404, "ResourceGroupNotFound", f"Resource group '{route.resource_group}' could not be found.")
+        for depth in range(1, len(route.rest) // 2 + 1):
+            if route.resource_path(depth) not in self.resources:
+                return _error(
+                    404,
+                    "ResourceNotFound",
+                    f"The Resource '{route.resource_type(depth)}' under resource group '{route.resource_group}' "
+                    f"was not found. {_NOT_FOUND_HINT}",
+                )
+        return None
+
+    def _page(self, route: _Route, key: str, query: Mapping[str, list[str]], path: str, origin: str) -> Answer:
+        items = [k for k in self.resources if k.startswith(key + "/") and "/" not in k[len(key) + 1 :]]
+        try:
+            start = int(query.get("$skiptoken", ["0"])[0])
+        except ValueError:
+            return _error(400, "InvalidSkipToken", "The $skiptoken is not one this server handed out.")
+        page = items[start : start + self.page_size]
+        body: Json = {"value": [self._render(k) for k in page]}
+        if start + self.page_size < len(items):
+            # ARM hands out absolute links that carry the api-version; the SDK re-sends them with its own.
+            version = query.get("api-version", [""])[0]
+            body["nextLink"] = f"{origin}{path}?api-version={version}&$skiptoken={start + self.page_size}"
+        return Answer(200, body)
+
+    def _render(self, key: str) -> Json:
+        """The document as served: its sequence step merged in, the testbed's own keys removed."""
+        stored = self.resources[key]
+        doc = {k: copy.deepcopy(v) for k, v in stored.items() if not k.startswith("_")}
+        steps = stored.get("_sequence") or []
+        if steps:
+            clock = str(stored.get("_clock", key)).lower().rstrip("/")
+            step = min(max(self.gets[clock] - 1, 0), len(steps) - 1)
+            doc = _merge(doc, steps[step])
+        return doc
+
+
+def _complete(key: str, doc: Json) -> Json:
+    """Fill id, name and type from the id, as ARM always returns them."""
+    doc.setdefault("id", key)
+    route = _Route.parse(key)
+    if route is not None and len(route.rest) >= 2 and len(route.rest) % 2 == 0:
+        doc.setdefault("name", route.rest[-1])
+        doc.setdefault("type", "/".join([route.namespace, *route.rest[::2]]))
+    return doc
+
+
+def _merge(base: Json, patch: Mapping[str, Any]) -> Json:
+    merged = dict(base)
+    for k, v in patch.items():
+        if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = copy.deepcopy(v)
+    return merged
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Answer:
+    return Answer(status, {"error": {"code": code, "message": message}}, headers or {})
+
+
+def _fault_answer(fault: Fault, route: _Route | None) -> Answer:
+    status = fault.status or 500
+    subscription = route.subscription if route else "unknown"
+    headers: dict[str, str] = {}
+    if status == 429:
+        code = "SubscriptionRequestsThrottled"
+        message = (
+            f"Number of 'read' requests for subscription '{subscription}' actor 'testbed' exceeded. "
+            f"Please try again after '{fault.retry_after or 1}' seconds after additional tasks are completed."
+        )
+        if fault.retry_after is not None:
+            headers["Retry-After"] = str(fault.retry_after)
+    elif status == 401:
+        return _unauthorized(
+            fault.code or "InvalidAuthenticationToken", fault.message or "The access token is invalid."
+        )
+    elif status == 403:
+        code = "AuthorizationFailed"
+        action = "/".join([route.namespace, *route.rest[::2], "read"]) if route else "read"
+        message = (
+            f"The client 'testbed' does not have authorization to perform action '{action}' over scope "
+            f"'/subscriptions/{subscription}' or the scope is invalid. If access was recently granted, please "
+            "refresh your credentials."
+        )
+    elif status == 500:
+        code = "InternalServerError"
+        message = f"Encountered internal server error. Diagnostic information: tracking id '{uuid.uuid4()}'."
+    else:
+        try:
+            code = HTTPStatus(status).phrase.replace(" ", "")
+        except ValueError:
+            code = "Error"
+        message = f"The ARM test server answers {status} (a scripted fault)."
+    return _error(status, fault.code or code, fault.message or message, headers)
+
+
+def _unauthorized(code: str, message: str) -> Answer:
+    # ARM's challenge; error="invalid_token" (not insufficient_claims) so azure-core does not retry with new claims.
+    challenge = (
+        'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", '
+        f'error_description="{message}"'
+    )
+    return _error(401, code, message, {"WWW-Authenticate": challenge})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _ArmHttpServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    # Headers and body leave in two writes; with Nagle on, the second waits for a delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
+    timeout = 60  # an idle keep-alive connection ends eventually even if nobody stops the server
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        query = parse_qs(url.query, keep_blank_values=True)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if url.path.startswith("/_testbed/"):
+            self._send(self._control(method, url.path, body))
+            return
+        backend = self.server.backend
+        versions = query.get("api-version")
+        entry = backend.record(method, url.path, versions[0] if versions else None)
+        answer = self._arm(method, url.path, query)
+        if answer is None:  # the server stopped while this request waited out a delay
+            self.close_connection = True
+            return
+        entry["status"] = answer.status
+        self._send(answer)
+
+    def _arm(self, method: str, path: str, query: Mapping[str, list[str]]) -> Answer | None:
+        backend = self.server.backend
+        authorization = self.headers.get("Authorization")
+        if authorization is None:
+            return _unauthorized(
+                "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
+            )
+        if authorization != f"Bearer {backend.token}":
+            return _unauthorized("InvalidAuthenticationToken", "The access token is invalid.")
+        delay, fault = backend.take_faults(path)
+        if delay and self.server.stopping.wait(delay):
+            return None
+        if fault is not None:
+            return _fault_answer(fault, _Route.parse(path))
+        version = (query.get("api-version") or [""])[0]
+        if not version:
+            return _error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        if not _API_VERSION.fullmatch(version):
+            return _error(400, "InvalidApiVersionParameter", f"The api-version '{version}' is invalid.")
+        if method != "GET":
+            return _error(405, "MethodNotAllowed", f"The ARM test server is read-only; {method} is not served.")
+        origin = f"https://{self.headers.get('Host') or self.server.authority}"
+        return backend.get(path, query, origin)
+
+    def _control(self, method: str, path: str, raw: bytes) -> Answer:
+        backend = self.server.backend
+        try:
+            payload = json.loads(raw) if raw else None
+            if (method, path) == ("GET", "/_testbed/requests"):
+                return Answer(200, backend.requests())
+            if (method, path) == ("DELETE", "/_testbed/requests"):
+                backend.reset_requests()
+                return Answer(200, {"total": 0})
+            if (method, path) == ("GET", "/_testbed/state"):
+                return Answer(200, backend.snapshot())
+            if (method, path) == ("POST", "/_testbed/state"):
+                backend.replace_state(payload or {})
+                return Answer(200, {"resources": len(backend.resources)})
+            if (method, path) == ("GET", "/_testbed/faults"):
+                return Answer(200, {"faults": backend.snapshot()["faults"]})
+            if (method, path) == ("POST", "/_testbed/faults"):
+                wrapped = payload if isinstance(payload, Mapping) else {"faults": payload or []}
+                faults = [Fault.parse(f) for f in wrapped.get("faults") or []]
+                return Answer(200, {"faults": backend.replace_faults(faults, append=bool(wrapped.get("append")))})
+        except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            return _error(400, "InvalidTestbedRequest", str(exc))
+        return _error(404, "NotFound", f"no testbed control endpoint {method} {path}")
+
+    def _send(self, answer: Answer) -> None:
+        data = b"" if answer.body is None else json.dumps(answer.body).encode()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-ms-request-id", str(uuid.uuid4()))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: /_testbed/requests is the record
+
+
+class _ArmHttpServer(ThreadingHTTPServer):
+    """TLS per connection in the connection's thread (a client that never handshakes cannot block accept()), with
+    every connection tracked so stop() can end keep-alive connections and join their threads."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, context: ssl.SSLContext, backend: _Backend, host_name: str) -> None:
+        self.context, self.backend, self.host_name = context, backend, host_name
+        self.stopping = threading.Event()
+        self.connections: set[socket.socket] = set()
+        self.handlers: set[threading.Thread] = set()
+        self.tracking = threading.Lock()
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    @property
+    def authority(self) -> str:
+        return f"{self.host_name}:{self.server_address[1]}"
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address),
+            daemon=True,
+            name=f"arm-connection:{self.server_address[1]}",
+        )
+        with self.tracking:
+            self.handlers.add(thread)
+        thread.start()
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self.tracking:
+                self.handlers.discard(threading.current_thread())
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(10)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client refused our certificate or hung up: nothing to answer
+        with self.tracking:
+            if self.stopping.is_set():
+                tls.close()
+                return
+            self.connections.add(tls)
+        try:
+            _Handler(tls, client_address, self)
+        finally:
+            with self.tracking:
+                self.connections.discard(tls)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that time out and hang up mid-answer are part of the fault tests
+
+    def close_connections(self) -> None:
+        with self.tracking:
+            connections, handlers = list(self.connections), list(self.handlers)
+        for tls in connections:
+            # socket.shutdown on the descriptor, not SSLSocket.shutdown: the latter drops the SSL object that the
+            # handler's thread is reading from. A blocked read then returns EOF and the handler ends.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(tls, socket.SHUT_RDWR)
+        for thread in handlers:
+            thread.join(timeout=5)
+
+
+class ArmServer:
+    """The ARM test server on 127.0.0.1:`port` (0 picks a free port; `port` and `url` give the real one once up)."""
+
+    def __init__(
+        self,
+        port: int,
+        cert_file: str | Path,
+        key_file: str | Path,
+        state: Mapping[str, Any],
+        token: str,
+        *,
+        host_name: str = "localhost",
+    ) -> None:
+        self._requested_port = self._port = port
+        self._host_name = host_name  # the name in the certificate; the SDK connects to this name
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(str(cert_file), str(key_file))
+        self._backend = _Backend(state, token)
+        self._httpd: _ArmHttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._httpd is not None:
+            raise RuntimeError("the ARM test server is already running")
+        try:
+            httpd = _ArmHttpServer(self._requested_port, self._context, self._backend, self._host_name)
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot serve the ARM test server on 127.0.0.1:{self._requested_port}: {exc.strerror}; "
+                "is another testbed running? try `python -m testbed down`"
+            ) from exc
+        self._httpd, self._port = httpd, int(httpd.server_address[1])
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True, name=f"arm-server:{self.port}"
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        httpd.stopping.set()  # wakes requests waiting out a delay fault
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> ArmServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port; after stop() still the last one, so a test can aim at a server that went away."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"https://{self._host_name}:{self.port}"
+
+    # --- the control endpoints, for callers in the same process ----------------------------------------------------
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self._backend.replace_state(state)
+
+    def state(self) -> Json:
+        return self._backend.snapshot()
+
+    def set_faults(self, faults: list[Mapping[str, Any]], *, append: bool = False) -> None:
+        self._backend.replace_faults([Fault.parse(f) for f in faults], append=append)
+
+    def requests(self) -> Json:
+        return self._backend.requests()
+
+    def count(self, path: str) -> int:
+        """Requests served for one path (any casing, no query)."""
+        return int(self._backend.requests()["by_path"].get(path.lower().rstrip("/"), 0))
+
+    def reset_requests(self) -> None:
+        self._backend.reset_requests()

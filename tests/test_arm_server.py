@@ -1,0 +1,572 @@
+"""testbed.arm against the real Azure SDKs: what the Container App and Function App checks will see, faults included.
+
+The server runs on an ephemeral port behind a CA made here; the clients are the real ContainerAppsAPIClient and
+WebSiteManagementClient with a static token, so every shape below is one the SDKs really deserialize.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, cast
+
+import pytest
+import trustme
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+from azure.mgmt.appcontainers import ContainerAppsAPIClient
+from azure.mgmt.web import WebSiteManagementClient
+
+from testbed.arm import ArmServer
+from testbed.arm_state import (
+    BROKEN_GROUP,
+    CRASH_MESSAGE,
+    FUNCTIONS_PREVIOUS_VERSION,
+    FUNCTIONS_VERSION,
+    HEALTHY_GROUP,
+    PROVISIONING_GETS,
+    RELEASED_IMAGE,
+    STALE_IMAGE,
+    SUBSCRIPTION,
+    local_state,
+)
+
+TOKEN = "arm-test-token"
+GROUP_PATH = f"/subscriptions/{SUBSCRIPTION}/resourcegroups"
+ORDERS = f"{GROUP_PATH}/{HEALTHY_GROUP}/providers/microsoft.app/containerapps/orders"
+
+
+class StaticToken:
+    """The smallest TokenCredential: azure-core 1.41 calls get_token_info only when a credential has it."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, claims=None, tenant_id=None, enable_cae=False, **kwargs) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA and a localhost certificate for the server; yields (chain, key, CA bundle) paths."""
+    ca = trustme.CA(organization_name="arm test server CA")
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    folder = tmp_path_factory.mktemp("arm-pki")
+    chain, key, bundle = folder / "chain.pem", folder / "key.pem", folder / "ca.pem"
+    chain.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(bundle))
+    return chain, key, str(bundle)
+
+
+@pytest.fixture(scope="module")
+def server(pki):
+    chain, key, _ = pki
+    arm = ArmServer(0, chain, key, local_state(), TOKEN)
+    arm.start()
+    yield arm
+    arm.stop()
+
+
+@pytest.fixture
+def arm(server):
+    """The module's server with fresh state, no faults and an empty request log for every test."""
+    server.set_state(local_state())
+    server.reset_requests()
+    return server
+
+
+@pytest.fixture
+def ca_file(pki):
+    return pki[2]
+
+
+@pytest.fixture
+def apps(arm, ca_file):
+    with make_apps(arm, ca_file) as client:
+        yield client
+
+
+@pytest.fixture
+def web(arm, ca_file):
+    with WebSiteManagementClient(StaticToken(TOKEN), SUBSCRIPTION, base_url=arm.url, connection_verify=ca_file) as c:
+        yield c
+
+
+def make_apps(arm, ca_file, token=TOKEN, **kwargs):
+    return ContainerAppsAPIClient(
+        StaticToken(token), SUBSCRIPTION, base_url=arm.url, connection_verify=ca_file, **kwargs
+    )
+
+
+def raw(arm, ca_file, method, path, body=None, headers=None):
+    """A plain HTTPS request (stdlib), for what the SDKs never send: control endpoints, missing headers, writes."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(arm.url + path, data=data, method=method, headers=headers or {})
+    context = ssl.create_default_context(cafile=ca_file)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+            return answer.status, dict(answer.headers), json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def arm_error(error: HttpResponseError) -> tuple[str | None, str | None]:
+    """The ARM error body as the SDK parsed it (ARMErrorFormat): (code, message)."""
+    assert error.error is not None
+    return error.error.code, error.error.message
+
+
+def response_header(error: HttpResponseError, name: str) -> str:
+    # azure-core types .response as a union of its response classes; all of them have headers.
+    return str(cast(Any, error.response).headers[name])
+
+
+# --- Container Apps ---------------------------------------------------------------------------------------------------
+
+
+def test_port_zero_gives_a_real_port_and_an_https_url(arm):
+    assert arm.port > 0
+    assert arm.url == f"https://localhost:{arm.port}"
+
+
+def test_single_revision_app_as_the_sdk_sees_it(apps, arm):
+    app = apps.container_apps.get(HEALTHY_GROUP, "orders")
+    assert (
+        app.id
+        == f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{HEALTHY_GROUP}/providers/Microsoft.App/containerApps/orders"
+    )
+    assert (app.name, app.type, app.location) == ("orders", "Microsoft.App/containerApps", "West Europe")
+    assert app.provisioning_state == "Succeeded"
+    assert app.running_status == "Running"
+    assert app.latest_revision_name == app.latest_ready_revision_name == "orders--v7"
+    assert app.configuration.active_revisions_mode == "Single"
+    [traffic] = app.configuration.ingress.traffic
+    assert (traffic.latest_revision, traffic.weight, traffic.revision_name) == (True, 100, None)
+    [container] = app.template.containers
+    assert (container.name, container.image) == ("api", RELEASED_IMAGE)
+    assert (app.template.scale.min_replicas, app.template.scale.max_replicas) == (1, 5)
+    # The api-version the SDK sends, as the server recorded it.
+    assert arm.requests()["log"][-1] == {"method": "GET", "path": ORDERS, "api_version": "2026-07-01", "status": 200}
+
+
+def test_multiple_revision_app_with_an_80_20_split(apps):
+    app = apps.container_apps.get(HEALTHY_GROUP, "pricing")
+    assert app.configuration.active_revisions_mode == "Multiple"
+    split = [(t.revision_name, t.weight, t.latest_revision) for t in app.configuration.ingress.traffic]
+    assert split == [("pricing--v12", 80, None), ("pricing--v11", 20, None)]
+    assert app.latest_revision_name == "pricing--v12"
+    revisions = {r.name: r for r in apps.container_apps_revisions.list_revisions(HEALTHY_GROUP, "pricing")}
+    assert {name: (r.traffic_weight, r.health_state, r.running_state) for name, r in revisions.items()} == {
+        "pricing--v12": (80, "Healthy", "Running"),
+        "pricing--v11": (20, "Healthy", "Running"),
+    }
+
+
+def test_get_revision(apps):
+    revision = apps.container_apps_revisions.get_revision(HEALTHY_GROUP, "orders", "orders--v7")
+    assert revision.type == "Microsoft.App/containerApps/revisions"
+    assert (revision.provisioning_state, revision.health_state, revision.running_state) == (
+        "Provisioned",
+        "Healthy",
+        "Running",
+    )
+    assert (revision.replicas, revision.active, revision.traffic_weight) == (2, True, 100)
+    assert revision.template.containers[0].image == RELEASED_IMAGE
+    assert revision.template.scale.min_replicas == 1
+    assert revision.provisioning_error is None
+    assert isinstance(revision.created_time, dt.datetime)
+
+
+def test_list_revisions_follows_next_links(arm, ca_file):
+    arm.set_state({**local_state(), "page_size": 1})
+    with make_apps(arm, ca_file) as client:
+        pages = [
+            [r.name for r in page]
+            for page in client.container_apps_revisions.list_revisions(HEALTHY_GROUP, "orders").by_page()
+        ]
+    assert pages == [["orders--v7"], ["orders--v6"]]
+    assert arm.count(f"{ORDERS}/revisions") == 2
+    # The SDK re-sends the nextLink with its own api-version.
+    assert [e["api_version"] for e in arm.requests()["log"]] == ["2026-07-01", "2026-07-01"]
+
+
+def test_inactive_revision(apps):
+    old = apps.container_apps_revisions.get_revision(HEALTHY_GROUP, "orders", "orders--v6")
+    assert (old.active, old.replicas, old.traffic_weight, old.health_state, old.running_state) == (
+        False,
+        0,
+        0,
+        "None",
+        "Stopped",
+    )
+
+
+def test_failed_revision_carries_its_provisioning_error(apps):
+    app = apps.container_apps.get(BROKEN_GROUP, "orders-crashing")
+    assert app.provisioning_state == "Succeeded"  # the classic: ARM says the deploy succeeded
+    assert (app.latest_revision_name, app.latest_ready_revision_name) == ("orders-crashing--v8", "orders-crashing--v7")
+    revision = apps.container_apps_revisions.get_revision(BROKEN_GROUP, "orders-crashing", app.latest_revision_name)
+    assert (revision.provisioning_state, revision.health_state, revision.running_state) == (
+        "Failed",
+        "Unhealthy",
+        "Failed",
+    )
+    assert revision.provisioning_error == CRASH_MESSAGE
+    assert revision.provisioning_error.startswith("ContainerCrashing: ")
+    assert revision.replicas == 0
+
+
+def test_provisioning_becomes_provisioned_after_three_gets(apps, arm):
+    get = apps.container_apps_revisions.get_revision
+    seen = [get(BROKEN_GROUP, "orders-provisioning", "orders-provisioning--v8") for _ in range(PROVISIONING_GETS + 2)]
+    assert [r.provisioning_state for r in seen] == ["Provisioning"] * 3 + ["Provisioned"] * 2
+    assert [r.health_state for r in seen] == ["None"] * 3 + ["Healthy"] * 2
+    assert [r.running_state for r in seen] == ["Processing"] * 3 + ["Running"] * 2
+    assert [r.replicas for r in seen] == [0, 0, 0, 1, 1]
+    # The old revision follows the new one's clock: it hands over the traffic at the same moment.
+    old = get(BROKEN_GROUP, "orders-provisioning", "orders-provisioning--v7")
+    assert (old.active, old.traffic_weight) == (False, 0)
+    # The app has its own clock: InProgress for three GETs, then Succeeded with the new revision ready.
+    states = [apps.container_apps.get(BROKEN_GROUP, "orders-provisioning") for _ in range(PROVISIONING_GETS + 1)]
+    assert [a.provisioning_state for a in states] == ["InProgress"] * 3 + ["Succeeded"]
+    assert [a.latest_ready_revision_name for a in states] == ["orders-provisioning--v7"] * 3 + [
+        "orders-provisioning--v8"
+    ]
+
+
+def test_lists_show_the_sequence_without_advancing_it(apps):
+    def listed():
+        revisions = apps.container_apps_revisions.list_revisions(BROKEN_GROUP, "orders-provisioning")
+        return {r.name: r.provisioning_state for r in revisions}["orders-provisioning--v8"]
+
+    assert [listed() for _ in range(5)] == ["Provisioning"] * 5
+    for _ in range(PROVISIONING_GETS + 1):
+        apps.container_apps_revisions.get_revision(BROKEN_GROUP, "orders-provisioning", "orders-provisioning--v8")
+    assert listed() == "Provisioned"
+
+
+def test_state_reset_restarts_sequences(apps, arm):
+    get = apps.container_apps_revisions.get_revision
+    for _ in range(PROVISIONING_GETS + 1):
+        get(BROKEN_GROUP, "orders-provisioning", "orders-provisioning--v8")
+    arm.set_state(local_state())
+    assert get(BROKEN_GROUP, "orders-provisioning", "orders-provisioning--v8").provisioning_state == "Provisioning"
+
+
+def test_broken_container_apps(apps):
+    def app(name):
+        return apps.container_apps.get(BROKEN_GROUP, name)
+
+    def latest_revision(name):
+        latest = app(name).latest_revision_name
+        return apps.container_apps_revisions.get_revision(BROKEN_GROUP, name, latest)
+
+    traffic = app("orders-old-traffic").configuration.ingress.traffic
+    assert [(t.revision_name, t.weight) for t in traffic] == [
+        ("orders-old-traffic--v6", 100),
+        ("orders-old-traffic--v7", 0),
+    ]
+    assert app("orders-old-traffic").latest_revision_name == "orders-old-traffic--v7"
+    assert latest_revision("orders-old-traffic").traffic_weight == 0
+    assert app("orders-stale-image").template.containers[0].image == STALE_IMAGE
+    assert latest_revision("orders-stale-image").template.containers[0].image == STALE_IMAGE
+    assert app("orders-failed").provisioning_state == "Failed"
+    unhealthy = latest_revision("orders-unhealthy")
+    assert (unhealthy.provisioning_state, unhealthy.health_state, unhealthy.running_state) == (
+        "Provisioned",
+        "Unhealthy",
+        "Degraded",
+    )
+    assert (unhealthy.replicas, unhealthy.template.scale.min_replicas) == (0, 1)
+
+
+# --- Function Apps ----------------------------------------------------------------------------------------------------
+
+
+def test_function_app_site(web, arm):
+    site = web.web_apps.get(HEALTHY_GROUP, "orders-events")
+    assert (site.name, site.type, site.kind, site.state) == (
+        "orders-events",
+        "Microsoft.Web/sites",
+        "functionapp",
+        "Running",
+    )
+    assert site.default_host_name == "orders-events.azurewebsites.net"
+    assert arm.requests()["log"][-1]["api_version"] == "2025-05-01"
+
+
+def test_deployments_newest_first_with_kudu_fields(web):
+    latest, previous = list(web.web_apps.list_deployments(HEALTHY_GROUP, "orders-events"))
+    assert (latest.status, latest.active, latest.author, latest.deployer) == (4, True, "ci", "ZipDeploy")
+    assert FUNCTIONS_VERSION in latest.message
+    assert latest.start_time < latest.end_time
+    assert latest.end_time.tzinfo is not None
+    # Kudu's `complete` and `id` are not in the SDK model: they stay reachable as mapping keys of properties.
+    assert latest.properties["complete"] is True
+    assert latest.properties["id"] == latest.name
+    assert latest.type == "Microsoft.Web/sites/deployments"
+    assert (previous.status, previous.active) == (4, False)
+    assert FUNCTIONS_PREVIOUS_VERSION in previous.message
+    assert previous.end_time < latest.start_time
+
+
+def test_functions_listed(web):
+    functions = list(web.web_apps.list_functions(HEALTHY_GROUP, "orders-events"))
+    assert [f.name for f in functions] == [
+        "orders-events/OrderCreated",
+        "orders-events/OrderShipped",
+        "orders-events/Health",
+    ]
+    assert functions[0].type == "Microsoft.Web/sites/functions"
+    assert functions[0].config["bindings"][0]["type"] == "serviceBusTrigger"
+    assert functions[2].invoke_url_template == "https://orders-events.azurewebsites.net/api/health"
+    assert functions[0].is_disabled is False
+
+
+def test_no_functions_is_an_empty_list(web):
+    assert list(web.web_apps.list_functions(BROKEN_GROUP, "events-no-functions")) == []
+    [deployment] = web.web_apps.list_deployments(BROKEN_GROUP, "events-no-functions")
+    assert (deployment.status, deployment.active, deployment.properties["complete"]) == (4, True, True)
+
+
+def test_broken_function_apps(web):
+    [failed, good] = web.web_apps.list_deployments(BROKEN_GROUP, "events-failed-deploy")
+    assert (failed.status, failed.active, failed.properties["complete"]) == (3, False, True)
+    assert failed.message.startswith(f"events-failed-deploy {FUNCTIONS_VERSION}: Deployment Failed.")
+    assert (good.status, good.active) == (4, True)
+    assert web.web_apps.get(BROKEN_GROUP, "events-stopped").state == "Stopped"
+    [old] = web.web_apps.list_deployments(BROKEN_GROUP, "events-old-version")
+    assert (old.status, old.active) == (4, True)
+    assert FUNCTIONS_PREVIOUS_VERSION in old.message
+    assert FUNCTIONS_VERSION not in old.message
+
+
+# --- ARM errors -------------------------------------------------------------------------------------------------------
+
+
+def test_unknown_app_is_resource_not_found_with_arms_message(apps):
+    with pytest.raises(ResourceNotFoundError) as caught:
+        apps.container_apps.get(HEALTHY_GROUP, "nope")
+    error = caught.value
+    assert error.status_code == 404
+    assert arm_error(error)[0] == "ResourceNotFound"
+    expected = (
+        f"The Resource 'Microsoft.App/containerApps/nope' under resource group '{HEALTHY_GROUP}' was not found. "
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+    )
+    assert arm_error(error)[1] == expected
+    assert str(error) == f"(ResourceNotFound) {expected}\nCode: ResourceNotFound\nMessage: {expected}"
+
+
+def test_unknown_revision_group_and_site(apps, web):
+    with pytest.raises(ResourceNotFoundError) as caught:
+        apps.container_apps_revisions.get_revision(HEALTHY_GROUP, "orders", "orders--v99")
+    assert str(arm_error(caught.value)[1]).startswith(
+        f"The Resource 'Microsoft.App/containerApps/orders/revisions/orders--v99' under resource group '{HEALTHY_GROUP}'"
+    )
+    with pytest.raises(ResourceNotFoundError) as caught:
+        list(apps.container_apps_revisions.list_revisions(HEALTHY_GROUP, "nope"))
+    assert "'Microsoft.App/containerApps/nope'" in str(arm_error(caught.value)[1])
+    with pytest.raises(ResourceNotFoundError) as caught:
+        apps.container_apps.get("rg-missing", "orders")
+    assert arm_error(caught.value) == (
+        "ResourceGroupNotFound",
+        "Resource group 'rg-missing' could not be found.",
+    )
+    with pytest.raises(ResourceNotFoundError) as caught:
+        web.web_apps.get(HEALTHY_GROUP, "nope")
+    assert str(arm_error(caught.value)[1]).startswith("The Resource 'Microsoft.Web/sites/nope' under resource group")
+
+
+def test_wrong_token_is_client_authentication_error_without_retries(arm, ca_file):
+    with make_apps(arm, ca_file, token="stolen") as client, pytest.raises(ClientAuthenticationError) as caught:
+        client.container_apps.get(HEALTHY_GROUP, "orders")
+    error = caught.value
+    assert error.status_code == 401
+    assert arm_error(error) == ("InvalidAuthenticationToken", "The access token is invalid.")
+    assert response_header(error, "WWW-Authenticate").startswith('Bearer authorization_uri="')
+    assert arm.count(ORDERS) == 1
+
+
+def test_missing_authorization_and_api_version(arm, ca_file):
+    status, headers, body = raw(arm, ca_file, "GET", f"{ORDERS}?api-version=2026-07-01")
+    assert (status, body["error"]["code"]) == (401, "AuthenticationFailed")
+    assert "WWW-Authenticate" in headers
+    status, _, body = raw(arm, ca_file, "GET", ORDERS, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert (status, body) == (
+        400,
+        {
+            "error": {
+                "code": "MissingApiVersionParameter",
+                "message": "The api-version query parameter (?api-version=) is required for all requests.",
+            }
+        },
+    )
+
+
+def test_writes_are_refused(arm, ca_file):
+    status, _, body = raw(
+        arm, ca_file, "PATCH", f"{ORDERS}?api-version=2026-07-01", body={}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert (status, body["error"]["code"]) == (405, "MethodNotAllowed")
+    assert arm.requests()["log"][-1]["method"] == "PATCH"
+
+
+# --- faults -----------------------------------------------------------------------------------------------------------
+
+
+def test_429_retry_after_is_honoured(arm, ca_file):
+    arm.set_faults([{"prefix": ORDERS, "status": 429, "retry_after": 1, "times": 2}])
+    with make_apps(arm, ca_file, retry_total=3) as client:
+        started = time.monotonic()
+        app = client.container_apps.get(HEALTHY_GROUP, "orders")
+        elapsed = time.monotonic() - started
+    assert app.name == "orders"
+    assert arm.count(ORDERS) == 3
+    assert [e["status"] for e in arm.requests()["log"]] == [429, 429, 200]
+    assert 2.0 <= elapsed < 3.5  # two Retry-After waits of 1 s, not the exponential backoff
+
+
+def test_429_when_retries_run_out(arm, ca_file):
+    arm.set_faults([{"prefix": ORDERS, "status": 429, "retry_after": 1}])
+    with make_apps(arm, ca_file, retry_total=1) as client, pytest.raises(HttpResponseError) as caught:
+        client.container_apps.get(HEALTHY_GROUP, "orders")
+    error = caught.value
+    assert type(error) is HttpResponseError
+    assert error.status_code == 429
+    assert arm_error(error)[0] == "SubscriptionRequestsThrottled"
+    assert response_header(error, "Retry-After") == "1"
+    assert arm.count(ORDERS) == 2
+
+
+def test_500_is_retried(arm, ca_file):
+    arm.set_faults([{"prefix": ORDERS, "status": 500, "times": 1}])
+    with make_apps(arm, ca_file, retry_total=2, retry_backoff_factor=0.05) as client:
+        assert client.container_apps.get(HEALTHY_GROUP, "orders").name == "orders"
+    assert [e["status"] for e in arm.requests()["log"]] == [500, 200]
+
+
+def test_500_without_retries(arm, ca_file):
+    arm.set_faults([{"prefix": ORDERS, "status": 500}])
+    with make_apps(arm, ca_file, retry_total=0) as client, pytest.raises(HttpResponseError) as caught:
+        client.container_apps.get(HEALTHY_GROUP, "orders")
+    assert caught.value.status_code == 500
+    assert arm_error(caught.value)[0] == "InternalServerError"
+    assert str(caught.value).startswith("(InternalServerError) Encountered internal server error.")
+
+
+def test_401_fault_on_every_request(arm, web):
+    arm.set_faults([{"prefix": "", "status": 401}])
+    with pytest.raises(ClientAuthenticationError) as caught:
+        web.web_apps.get(HEALTHY_GROUP, "orders-events")
+    assert arm_error(caught.value)[0] == "InvalidAuthenticationToken"
+
+
+def test_fault_prefix_only_hits_its_subtree(arm, apps):
+    arm.set_faults([{"prefix": f"{ORDERS}/revisions", "status": 500}])
+    assert apps.container_apps.get(HEALTHY_GROUP, "orders").name == "orders"
+    with pytest.raises(HttpResponseError):
+        apps.container_apps_revisions.get_revision(HEALTHY_GROUP, "orders", "orders--v7", retry_total=0)
+
+
+def test_slow_answer_times_out_on_read_timeout(arm, apps):
+    arm.set_faults([{"prefix": ORDERS, "delay": 3}])
+    started = time.monotonic()
+    with pytest.raises(ServiceResponseTimeoutError) as caught:
+        apps.container_apps.get(HEALTHY_GROUP, "orders", read_timeout=0.3, retry_total=0)
+    assert time.monotonic() - started < 2
+    assert isinstance(caught.value, ServiceResponseError)
+    assert "Read timed out. (read timeout=0.3)" in str(caught.value)
+
+
+def test_slow_answer_arrives_within_a_larger_timeout(arm, apps):
+    arm.set_faults([{"prefix": ORDERS, "delay": 0.5, "times": 1}])
+    started = time.monotonic()
+    app = apps.container_apps.get(HEALTHY_GROUP, "orders", connection_timeout=2, read_timeout=5)
+    assert app.name == "orders"
+    assert time.monotonic() - started >= 0.5
+
+
+# --- control endpoints and lifecycle ----------------------------------------------------------------------------------
+
+
+def test_control_endpoints_over_http(arm, ca_file, apps):
+    custom = {
+        "resources": {
+            f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-x/providers/Microsoft.App/containerApps/solo": {
+                "location": "West Europe",
+                "properties": {"provisioningState": "Succeeded", "latestRevisionName": "solo--a"},
+            }
+        }
+    }
+    assert raw(arm, ca_file, "POST", "/_testbed/state", body=custom)[:3:2] == (200, {"resources": 1})
+    app = apps.container_apps.get("rg-x", "solo")
+    assert (app.name, app.type, app.latest_revision_name) == ("solo", "Microsoft.App/containerApps", "solo--a")
+
+    status, _, body = raw(arm, ca_file, "POST", "/_testbed/faults", body=[{"status": 503, "times": 1}])
+    assert (status, body["faults"]) == (
+        200,
+        [{"prefix": "", "status": 503, "retry_after": 1, "delay": 0.0, "times": 1}],
+    )
+    with pytest.raises(HttpResponseError) as caught:
+        apps.container_apps.get("rg-x", "solo", retry_total=0)
+    assert caught.value.status_code == 503
+
+    status, _, counted = raw(arm, ca_file, "GET", "/_testbed/requests")
+    path = f"{GROUP_PATH}/rg-x/providers/microsoft.app/containerapps/solo"
+    assert (status, counted["total"], counted["by_path"]) == (200, 2, {path: 2})
+    assert raw(arm, ca_file, "DELETE", "/_testbed/requests")[0] == 200
+    assert arm.requests()["total"] == 0
+
+    status, _, body = raw(arm, ca_file, "POST", "/_testbed/faults", body={"faults": [{"colour": "red"}]})
+    assert status == 400
+    assert body["error"]["message"].startswith("unknown fault keys ['colour']")
+
+
+def test_stop_ends_keep_alive_connections_and_waiting_requests(pki, ca_file):
+    chain, key, _ = pki
+    arm = ArmServer(0, chain, key, local_state(), TOKEN)
+    arm.start()
+    port = arm.port
+    client = make_apps(arm, ca_file)
+    client.container_apps.get(HEALTHY_GROUP, "orders")  # leaves a keep-alive connection in the pool
+    arm.set_faults([{"prefix": ORDERS, "delay": 30}])
+    outcome = []
+
+    def wait_for_the_slow_answer():
+        try:
+            client.container_apps.get(HEALTHY_GROUP, "orders", retry_total=0)
+        except Exception as exc:  # noqa: BLE001 - the assertion below names the one type expected
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=wait_for_the_slow_answer, daemon=True)
+    waiting.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert any(t.name == f"arm-connection:{port}" for t in threading.enumerate())
+    arm.stop()
+    assert time.monotonic() - started < 3
+    waiting.join(timeout=5)
+    client.close()
+    # The server hung up on the waiting request instead of answering it.
+    assert [type(e) for e in outcome] == [ServiceResponseError]
+    assert [t.name for t in threading.enumerate() if t.name.endswith(f":{port}")] == []
+    # The port stays known after stop(): a client aimed at it now meets a refused connection.
+    assert arm.url == f"https://localhost:{port}"
+    with make_apps(arm, ca_file) as late, pytest.raises(ServiceRequestError):
+        late.container_apps.get(HEALTHY_GROUP, "orders", retry_total=0)
