@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from suite.registry import FAMILIES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 LOCAL = """\
@@ -154,7 +156,7 @@ def test_scenario_without_a_check_tag_is_refused(suite):
     result = suite.runpytest("features")
     assert result.ret != pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
-        ["*the scenario has no check tag; add one of: @endpoints, @http, @image, @nodes, @pods, @rollout, @tls*"]
+        [f"*the scenario has no check tag; add one of: {', '.join('@' + tag for tag in sorted(FAMILIES))}*"]
     )
 
 
