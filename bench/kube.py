@@ -671,6 +671,11 @@ def print_crash(crash: CrashResult, full: bool) -> bool:
     return default_ratio >= CRASH_TARGET
 
 
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", type=int, nargs="+", default=[50, 500], help="N values (run ascending)")
@@ -700,7 +705,7 @@ def main() -> int:
             for count in counts:
                 took = deploy(cluster, count, args.replicas, work)
                 print(f"N={count}: {count} Deployments x {args.replicas} replica(s) + Services in {NAMESPACES} "
-                      f"namespaces applied and settled in {took:.1f} s", flush=True)  # fmt: skip
+                      f"namespaces applied and settled in {took:.1f} s; {load()}", flush=True)  # fmt: skip
                 if count == counts[0]:  # warm bytecode and kubectl discovery caches once; not measured
                     warm = work / "env-warm"
                     write_environment(warm, "bench", cluster, [app(0)])
@@ -708,6 +713,7 @@ def main() -> int:
                     kubectl_rollout_each(cluster, audit, 1)
                 rows += bench_count(cluster, audit, work, count, args.workers, args.selections, args.repeat)
                 print_rows([r for r in rows if r.count == count], args.workers, args.repeat)
+                print(f"after N={count}: {load()}", flush=True)
             if not args.no_crash:
                 crash = crash_loop(cluster, audit, work, args.full)
         finally:
@@ -721,7 +727,8 @@ def main() -> int:
     ok = request_target(rows)
     if crash is not None:
         ok &= print_crash(crash, args.full)
-    print(f"\ncommand: {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"\n{load()} (timings are wall-clock: other work on the machine inflates them; request counts are exact)")
+    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
     return 0 if ok else 1
 
 

@@ -11,6 +11,7 @@ scenario that is explicitly allowed to mutate.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -50,6 +51,10 @@ REQUEST_TIMEOUT = 15.0  # per request, capped by the run's deadline
 
 class KubeUnavailable(Exception):
     """The cluster could not be asked (unreachable, slow, refused credentials, RBAC, unknown context): ERROR."""
+
+
+class WatchExpired(Exception):
+    """The API server no longer has the watched resourceVersion (410 Gone): list again."""
 
 
 class ReadOnlyViolation(Exception):
@@ -139,9 +144,15 @@ class KubeReader:
             return f"(no {'previous ' if previous else ''}log: {exc})"
 
     def watch(
-        self, kind: str, namespace: str | None, resource_version: str, deadline: Deadline
+        self,
+        kind: str,
+        namespace: str | None,
+        resource_version: str,
+        deadline: Deadline,
+        opened: list[Any] | None = None,
     ) -> Iterator[tuple[str, Obj]]:
-        """(type, object) events after `resource_version` until the deadline; bookmarks are skipped."""
+        """(type, object) events after `resource_version` until the deadline; bookmarks are skipped. The raw
+        response is appended to `opened` so another thread can close it when nobody listens any more."""
         seconds = max(1, int(deadline.timeout(300)))
         query = {
             "watch": "1",
@@ -150,12 +161,16 @@ class KubeReader:
             "timeoutSeconds": str(seconds),
         }
         response = self._open(_path(kind, namespace), query, deadline, read_timeout=seconds + 5)
+        if opened is not None:
+            opened.append(response.response)
         try:
             for line in _lines(response.response):
                 event = json.loads(line)
                 if event.get("type") == "BOOKMARK":
                     continue
-                if event.get("type") == "ERROR":  # e.g. 410 Gone: the caller re-lists
+                if event.get("type") == "ERROR":
+                    if event["object"].get("code") == 410:  # resourceVersion too old: list again, then watch
+                        raise WatchExpired(kind)
                     raise KubeUnavailable(f"watch of {kind} ended: {event['object'].get('message', '')}")
                 yield event["type"], event["object"]
         except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, TimeoutError):
@@ -172,17 +187,23 @@ class KubeReader:
         events: queue.Queue[tuple[str, str, Obj] | BaseException | None] = queue.Queue()
         stop = threading.Event()
 
+        opened: list[Any] = []
+
         def pump(kind: str, namespace: str | None) -> None:
             try:
                 while not stop.is_set() and not deadline.expired():
                     listing = self.listing(kind, namespace, deadline)
-                    for kind_type, obj in self.watch(kind, namespace, listing.resource_version, deadline):
-                        self._apply(kind, namespace, kind_type, obj)
-                        events.put((kind, kind_type, obj))
-                        if stop.is_set():
-                            return
+                    try:
+                        for kind_type, obj in self.watch(kind, namespace, listing.resource_version, deadline, opened):
+                            self._apply(kind, namespace, kind_type, obj)
+                            events.put((kind, kind_type, obj))
+                            if stop.is_set():
+                                return
+                    except WatchExpired:
+                        self.fresh(kind, namespace, deadline)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises
-                events.put(exc)
+                if not stop.is_set():
+                    events.put(exc)
 
         threads = [threading.Thread(target=pump, args=s, daemon=True) for s in streams]
         for thread in threads:
@@ -199,6 +220,8 @@ class KubeReader:
                 yield item
         finally:
             stop.set()
+            for response in opened:  # end the open watches now, not when the server's timeoutSeconds runs out
+                _close_quietly(response)
 
     # --- plumbing ------------------------------------------------------------------------------------------------
 
@@ -308,6 +331,12 @@ def guard_read_only(api: Any, allow_mutations: bool) -> Any:
 
     api.call_api = read_only_call
     return api
+
+
+def _close_quietly(response: Any) -> None:
+    """Close a streaming response from another thread; one that already ended has nothing left to close."""
+    with contextlib.suppress(RuntimeError, OSError):
+        getattr(response, "shutdown", response.close)()
 
 
 def _path(kind: str, namespace: str | None) -> str:
