@@ -32,9 +32,14 @@ def _on(
     return attach_results([run(reader)])
 
 
-def _ref(component: Component) -> WorkloadRef:
-    assert component.namespace is not None
-    return WorkloadRef(component.kind, component.namespace, component.workload or component.name)
+def _on_workload(
+    kube: KubeClients, component: Component, check: str, run: Callable[[KubeReader, WorkloadRef], CheckResult]
+) -> list[CheckResult]:
+    """`_on` for a component's workload: the reference comes from the environment entry."""
+    assert component.namespace is not None  # the config loader requires both for Kubernetes kinds
+    assert component.cluster is not None
+    ref = WorkloadRef(component.kind, component.namespace, component.workload or component.name)
+    return _on(kube, component.cluster, ref.where, check, lambda reader: run(reader, ref))
 
 
 def _limits(environment: Environment) -> Limits:
@@ -43,16 +48,13 @@ def _limits(environment: Environment) -> Limits:
 
 
 def _rollout(
-    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline, seconds: float, label: str
+    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline, window: Deadline
 ) -> list[CheckResult]:
-    ref, window = _ref(component), deadline.sub(seconds, label)
-    assert component.cluster is not None
-    return _on(
+    return _on_workload(
         kube,
-        component.cluster,
-        ref.where,
+        component,
         "rollout_complete",
-        lambda r: check_rollout(r, ref, _limits(environment), deadline, within=window),
+        lambda r, ref: check_rollout(r, ref, _limits(environment), deadline, within=window),
     )
 
 
@@ -63,37 +65,21 @@ def rollout_until_deadline(
     component: Component, environment: Environment, kube: KubeClients, deadline: Deadline
 ) -> list[CheckResult]:
     seconds = environment.defaults.kubernetes.rollout_timeout
-    return _rollout(component, environment, kube, deadline, seconds, f"rollout deadline of {seconds:.0f}s")
+    return _rollout(component, environment, kube, deadline, deadline.sub(seconds, f"rollout deadline of {seconds:g}s"))
 
 
 @when(parsers.parse("the workload's rollout is watched for up to {duration}"), target_fixture="kube_results")
 def rollout_within(
     component: Component, environment: Environment, kube: KubeClients, deadline: Deadline, duration: str
 ) -> list[CheckResult]:
-    return _rollout(component, environment, kube, deadline, parse_duration(duration), f"step deadline of {duration}")
-
-
-@when("the workload's rollout is read once", target_fixture="kube_results")
-def rollout_once(
-    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline
-) -> list[CheckResult]:
-    ref = _ref(component)
-    assert component.cluster is not None
-    return _on(
-        kube,
-        component.cluster,
-        ref.where,
-        "rollout_complete",
-        lambda r: check_rollout(r, ref, _limits(environment), deadline),
-    )
+    window = deadline.sub(parse_duration(duration), f"step deadline of {duration}")
+    return _rollout(component, environment, kube, deadline, window)
 
 
 @when("the workload's pods are read", target_fixture="kube_results")
 def pods(component: Component, environment: Environment, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
-    ref = _ref(component)
-    assert component.cluster is not None
-    return _on(
-        kube, component.cluster, ref.where, "pods_healthy", lambda r: check_pods(r, ref, _limits(environment), deadline)
+    return _on_workload(
+        kube, component, "pods_healthy", lambda r, ref: check_pods(r, ref, _limits(environment), deadline)
     )
 
 
@@ -101,27 +87,18 @@ def pods(component: Component, environment: Environment, kube: KubeClients, dead
 def images(
     component: Component, expectation: Expectation | None, kube: KubeClients, deadline: Deadline
 ) -> list[CheckResult]:
-    ref = _ref(component)
     wanted = (
         ImageExpectation(expectation.version, expectation.image, expectation.digest, component.container)
         if expectation
         else None
     )
-    assert component.cluster is not None
-    return _on(kube, component.cluster, ref.where, "image_identity", lambda r: check_image(r, ref, wanted, deadline))
+    return _on_workload(kube, component, "image_identity", lambda r, ref: check_image(r, ref, wanted, deadline))
 
 
 @when("the Services selecting the workload's pods are read", target_fixture="kube_results")
 def services(component: Component, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
-    ref = _ref(component)
-    assert component.cluster is not None
-    return _on(
-        kube,
-        component.cluster,
-        ref.where,
-        "service_endpoints",
-        lambda r: check_endpoints(r, ref, deadline, component.services or None),
-    )
+    named = component.services or None
+    return _on_workload(kube, component, "service_endpoints", lambda r, ref: check_endpoints(r, ref, deadline, named))
 
 
 @when("the cluster's nodes are read", target_fixture="kube_results")
