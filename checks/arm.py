@@ -15,14 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-
 from checks.deadline import BudgetExhausted, Deadline
 
 T = TypeVar("T")
@@ -41,6 +33,14 @@ class ArmNotFound(Exception):
 
 def arm_call(call: Callable[..., T], deadline: Deadline, what: str) -> T:
     """Run one SDK call with per-call timeouts from the deadline and budget-aware 429 handling."""
+    from azure.core.exceptions import (  # here, not at import: runs without Azure resources never load azure-core
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
     while True:
         try:
             timeout = deadline.timeout(REQUEST_TIMEOUT)
@@ -64,7 +64,7 @@ def arm_call(call: Callable[..., T], deadline: Deadline, what: str) -> T:
             raise ArmUnavailable(f"{what}: ARM did not answer in time or is unreachable: {_first_line(exc)}") from exc
 
 
-def _wait_out_throttling(exc: HttpResponseError, deadline: Deadline, what: str) -> None:
+def _wait_out_throttling(exc: Any, deadline: Deadline, what: str) -> None:
     response: Any = exc.response
     header = str(response.headers.get("Retry-After", "")) if response is not None else ""
     delay = float(header) if header.replace(".", "", 1).isdigit() else 5.0
@@ -111,7 +111,7 @@ def as_dict(model: Any) -> dict[str, Any]:
     return result
 
 
-def _arm_message(exc: HttpResponseError) -> str:
+def _arm_message(exc: Any) -> str:
     error = getattr(exc, "error", None)
     if error is not None and getattr(error, "message", None):
         code = getattr(error, "code", None)

@@ -6,7 +6,8 @@
 Every check asks this reader; none builds a client or GETs objects one by one. Lists are parsed as plain JSON
 (`json.loads`), 5-10x faster than the client's model objects on large namespaces. The reader only speaks GET
 (list, watch, logs): a guard on the underlying client refuses any other verb unless the reader was built for a
-scenario that is explicitly allowed to mutate.
+scenario that is explicitly allowed to mutate. The kubernetes package (a quarter of a second to import) is imported
+only when a reader is built: a run without clusters never pays for it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ from typing import Any
 from urllib.parse import quote
 
 import urllib3
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.config.config_exception import ConfigException
 
 from checks.deadline import BudgetExhausted, Deadline
 
@@ -82,6 +80,9 @@ class KubeReader:
     def from_kubeconfig(
         cls, cluster: str, context: str, kubeconfig: str | None = None, allow_mutations: bool = False
     ) -> KubeReader:
+        from kubernetes import config as k8s_config
+        from kubernetes.config.config_exception import ConfigException
+
         where = f"context {context!r}" + (f" of {kubeconfig}" if kubeconfig else "")
         try:
             api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
@@ -95,6 +96,10 @@ class KubeReader:
 
     @classmethod
     def in_cluster(cls, cluster: str, allow_mutations: bool = False) -> KubeReader:
+        from kubernetes import client as k8s
+        from kubernetes import config as k8s_config
+        from kubernetes.config.config_exception import ConfigException
+
         configuration = _configuration()
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
@@ -253,6 +258,8 @@ class KubeReader:
             raise KubeUnavailable(f"cluster {self.cluster}: the API server stopped answering during {path}") from exc
 
     def _open(self, path: str, query: dict[str, str], deadline: Deadline, read_timeout: float | None = None) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
         try:
             timeout = deadline.timeout(REQUEST_TIMEOUT)
         except BudgetExhausted as exc:
@@ -273,7 +280,7 @@ class KubeReader:
             raise KubeUnavailable(self._unreachable(exc.reason)) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise KubeUnavailable(self._unreachable(exc)) from exc
-        except k8s.ApiException as exc:  # TLS errors surface here with status 0
+        except ApiException as exc:  # TLS errors surface here with status 0
             raise KubeUnavailable(f"cluster {self.cluster} ({self.where}): {exc.reason}") from exc
         if response.status != 200:
             raise KubeUnavailable(self._refused(path, response.status, response.read()))
@@ -310,6 +317,8 @@ class KubeReader:
 def _configuration() -> Any:
     """Client settings the time budget depends on: no urllib3 retries (its default retries a read timeout three
     times, quadrupling every deadline); the budget, not the transport, decides when to give up."""
+    from kubernetes import client as k8s
+
     configuration = k8s.Configuration()
     configuration.retries = urllib3.Retry(total=0, redirect=0, raise_on_status=False)
     return configuration
@@ -360,6 +369,9 @@ def _lines(response: Any) -> Iterator[bytes]:
 
 
 def _context_problem(context: str, kubeconfig: str | None, exc: Exception) -> str:
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+
     try:
         contexts, _ = k8s_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         known = ", ".join(sorted(c["name"] for c in contexts)) or "none"

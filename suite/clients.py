@@ -3,6 +3,8 @@ of ARM clients per Azure subscription.
 
 A cluster that cannot be reached is remembered, so its components fail fast with the same ERROR instead of each
 paying the connection timeout again. The Azure SDK's loggers stay at WARNING: at INFO they print every request.
+The SDKs themselves are imported when a client is first built (together about half a second): a run that checks no
+Azure resource does not pay for them.
 """
 
 from __future__ import annotations
@@ -11,11 +13,6 @@ import logging
 import os
 import time
 from typing import Any
-
-from azure.core.credentials import AccessToken
-from azure.identity import DefaultAzureCredential
-from azure.mgmt.appcontainers import ContainerAppsAPIClient
-from azure.mgmt.web import WebSiteManagementClient
 
 from checks.arm import ArmUnavailable
 from checks.kube import KubeReader, KubeUnavailable
@@ -58,7 +55,9 @@ class StaticToken:
     def __init__(self, token: str) -> None:
         self._token = token
 
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
         return AccessToken(self._token, int(time.time()) + 3600)
 
     def __repr__(self) -> str:
@@ -81,6 +80,9 @@ class AzureClients:
 
     def _client(self, kind: str, subscription: str) -> Any:
         if (kind, subscription) not in self.clients:
+            from azure.mgmt.appcontainers import ContainerAppsAPIClient
+            from azure.mgmt.web import WebSiteManagementClient
+
             azure = self.env.azure
             assert azure is not None
             factory = ContainerAppsAPIClient if kind == "apps" else WebSiteManagementClient
@@ -105,6 +107,8 @@ class AzureClients:
                     )
                 self._credential = StaticToken(token)
             else:
+                from azure.identity import DefaultAzureCredential
+
                 self._credential = DefaultAzureCredential()
         return self._credential
 
