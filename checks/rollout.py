@@ -56,15 +56,16 @@ def rollout_state(view: WorkloadView, limits: Limits) -> State:
     if view.obj is None:
         return State(Verdict.FAIL, f"{view.ref.where} not found; is the namespace and name right, was it deployed?")
     complete, numbers = _numbers(view.ref.kind, view.obj)
-    stalled = _progress_deadline(view.obj)
-    if stalled:
-        return State(Verdict.FAIL, f"rollout stuck: {stalled} ({numbers})")
+    # Pods first: "CrashLoopBackOff, last exit code 1" says more than the ProgressDeadlineExceeded it leads to.
     # Only pods that are not ready hold a rollout up; a ready pod that restarts too often is the pods check's finding.
     blocking = [p for p in view.current_pods if not is_ready(p)]
     terminal = [p for p in view.problems(limits.max_restarts, blocking) if p.terminal]
     if terminal:
         more = f" (+{len(terminal) - 1} more pods)" if len(terminal) > 1 else ""
         return State(Verdict.FAIL, f"rollout stuck: {terminal[0].line()}{more} ({numbers})")
+    stalled = _progress_deadline(view.obj)
+    if stalled:
+        return State(Verdict.FAIL, f"rollout stuck: {stalled} ({numbers})")
     if complete:
         return State(Verdict.PASS, f"rolled out: {numbers}")
     waiting = [p for p in view.problems(limits.max_restarts, view.current_pods)]
