@@ -61,8 +61,26 @@ class ReadOnlyViolation(Exception):
 
 @dataclass
 class Listing:
+    """One LIST's objects, with indexes built on first use: checks look objects up by name and by owner, and a
+    scan per check would make a namespace of N workloads cost N^2."""
+
     items: list[Obj]
     resource_version: str
+    _names: dict[str, Obj] | None = field(default=None, repr=False)
+    _owners: dict[str, list[Obj]] | None = field(default=None, repr=False)
+
+    def named(self, name: str) -> Obj | None:
+        if self._names is None:
+            self._names = {o["metadata"]["name"]: o for o in self.items}
+        return self._names.get(name)
+
+    def owned_by(self, uid: str) -> list[Obj]:
+        if self._owners is None:
+            self._owners = {}
+            for obj in self.items:
+                for owner in obj["metadata"].get("ownerReferences", []):
+                    self._owners.setdefault(owner.get("uid", ""), []).append(obj)
+        return self._owners.get(uid, [])
 
 
 @dataclass

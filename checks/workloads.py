@@ -76,8 +76,7 @@ class WorkloadView:
 
 def read_workload(reader: KubeReader, ref: WorkloadRef, deadline: Deadline) -> WorkloadView:
     """The workload, its pods (by owner, not by label guesswork) and its revision history, from cached lists."""
-    objects = reader.listing(PLURALS[ref.kind], ref.namespace, deadline).items
-    obj = next((o for o in objects if o["metadata"]["name"] == ref.name), None)
+    obj = reader.listing(PLURALS[ref.kind], ref.namespace, deadline).named(ref.name)
     if obj is None:
         if not reader.namespace_exists(ref.namespace, deadline):
             # Not a broken deployment but a wrong question: nothing in this namespace can be judged.
@@ -86,14 +85,13 @@ def read_workload(reader: KubeReader, ref: WorkloadRef, deadline: Deadline) -> W
                 "environment file's namespace and the kubeconfig context"
             )
         return WorkloadView(ref, None)
-    pods = reader.listing("pods", ref.namespace, deadline).items
+    pods = reader.listing("pods", ref.namespace, deadline)
     uid = obj["metadata"]["uid"]
     if ref.kind == "deployment":
-        sets = [r for r in reader.listing("replicasets", ref.namespace, deadline).items if _owned_by(r, uid)]
-        owners = {r["metadata"]["uid"] for r in sets}
-        mine = [p for p in pods if any(_owned_by(p, o) for o in owners)]
+        sets = reader.listing("replicasets", ref.namespace, deadline).owned_by(uid)
+        mine = [p for s in sets for p in pods.owned_by(s["metadata"]["uid"])]
         return WorkloadView(ref, obj, _sorted(mine), *_deployment_revision(obj, sets))
-    mine = [p for p in pods if _owned_by(p, uid)]
+    mine = pods.owned_by(uid)
     if ref.kind == "statefulset":
         return WorkloadView(
             ref,
@@ -180,7 +178,7 @@ def _deployment_revision(obj: Obj, sets: list[Obj]) -> tuple[str | None, list[di
 
 
 def _statefulset_history(reader: KubeReader, ref: WorkloadRef, uid: str, deadline: Deadline) -> list[dict[str, Any]]:
-    revisions = [r for r in reader.listing("controllerrevisions", ref.namespace, deadline).items if _owned_by(r, uid)]
+    revisions = reader.listing("controllerrevisions", ref.namespace, deadline).owned_by(uid)
     return sorted(
         (
             {
@@ -202,10 +200,6 @@ def is_ready(pod: Obj) -> bool:
 def _pod_hash(pod: Obj) -> str | None:
     labels: dict[str, str] = pod["metadata"].get("labels", {})
     return labels.get("pod-template-hash") or labels.get("controller-revision-hash")
-
-
-def _owned_by(obj: Obj, uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences", []))
 
 
 def _condition(status: Obj, kind: str) -> Obj | None:

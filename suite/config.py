@@ -15,7 +15,16 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from checks.http import BodyRule, HealthProbe
 from checks.tls import TlsTarget
@@ -219,6 +228,7 @@ class Component(Strict):
 
 
 class Environment(Strict):
+    _by_name: dict[str, Component] = PrivateAttr(default_factory=dict)
     name: str = Field(pattern=NAME)
     description: str | None = None
     promotes_from: str | None = None
@@ -236,7 +246,10 @@ class Environment(Strict):
         return f"Environment({self.name!r}, {len(self.components)} components)"
 
     def component(self, name: str) -> Component:
-        return next(c for c in self.components if c.name == name)
+        """By name, through an index: every test looks its component up, and a scan would be O(N) each time."""
+        if not self._by_name:
+            self._by_name.update((c.name, c) for c in self.components)
+        return self._by_name[name]
 
     def allows(self, family: str) -> bool:
         return self.checks is None or family in self.checks
