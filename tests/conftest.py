@@ -56,3 +56,19 @@ def testbed_kube(testbed: Path):
     from testbed.kube import KubeTestbed
 
     return KubeTestbed(ROOT / ".testbed")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A CA and a certificate for localhost/127.0.0.1, for servers a test starts itself (the ARM test server on an
+    ephemeral port); returns (chain, key, CA bundle) paths."""
+    import trustme
+
+    ca = trustme.CA(organization_name="deploy-verify test CA")
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    folder = tmp_path_factory.mktemp("pki")
+    chain, key, bundle = folder / "chain.pem", folder / "key.pem", folder / "ca.pem"
+    chain.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(bundle))
+    return chain, key, str(bundle)

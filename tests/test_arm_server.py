@@ -16,7 +16,6 @@ import urllib.request
 from typing import Any, cast
 
 import pytest
-import trustme
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -58,19 +57,6 @@ class StaticToken:
     def get_token(self, *scopes: str, claims=None, tenant_id=None, enable_cae=False, **kwargs) -> AccessToken:
         self.scopes.append(scopes)
         return AccessToken(self.token, int(time.time()) + 3600)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A CA and a localhost certificate for the server; yields (chain, key, CA bundle) paths."""
-    ca = trustme.CA(organization_name="arm test server CA")
-    leaf = ca.issue_cert("localhost", "127.0.0.1")
-    folder = tmp_path_factory.mktemp("arm-pki")
-    chain, key, bundle = folder / "chain.pem", folder / "key.pem", folder / "ca.pem"
-    chain.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
-    leaf.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(bundle))
-    return chain, key, str(bundle)
 
 
 @pytest.fixture(scope="module")

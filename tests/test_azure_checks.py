@@ -8,7 +8,6 @@ import json
 import time
 
 import pytest
-import trustme
 from azure.mgmt.appcontainers import ContainerAppsAPIClient
 from azure.mgmt.web import WebSiteManagementClient
 
@@ -24,18 +23,6 @@ from testbed.arm_state import SUBSCRIPTION, local_state
 TOKEN = "arm-check-token-7d1e"
 RELEASED = AppExpectation(image=ImageExpectation(version="3.4.0"))
 ORDERS_ID = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-demo/providers/Microsoft.App/containerApps/orders"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    ca = trustme.CA(organization_name="azure checks test CA")
-    leaf = ca.issue_cert("localhost")
-    folder = tmp_path_factory.mktemp("azure-pki")
-    chain, key, bundle = folder / "chain.pem", folder / "key.pem", folder / "ca.pem"
-    chain.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
-    leaf.private_key_pem.write_to_path(str(key))
-    ca.cert_pem.write_to_path(str(bundle))
-    return chain, key, str(bundle)
 
 
 @pytest.fixture
