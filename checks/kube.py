@@ -42,6 +42,8 @@ RESOURCES: dict[str, tuple[str, bool]] = {
     "controllerrevisions": ("/apis/apps/v1", True),
     "endpointslices": ("/apis/discovery.k8s.io/v1", True),
     "certificates": ("/apis/cert-manager.io/v1", True),
+    "issuers": ("/apis/cert-manager.io/v1", True),
+    "clusterissuers": ("/apis/cert-manager.io/v1", False),
 }
 READ_VERBS = frozenset({"GET", "HEAD"})
 REQUEST_TIMEOUT = 15.0  # per request, capped by the run's deadline
@@ -90,7 +92,7 @@ class KubeReader:
     cluster: str
     api: Any  # kubernetes.client.ApiClient
     where: str  # "context aks-prod-weu" or "in-cluster config": said in every error
-    cache: dict[tuple[str, str | None], Listing] = field(default_factory=dict)
+    cache: dict[tuple[str, str | None, str], Listing] = field(default_factory=dict)
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -132,20 +134,26 @@ class KubeReader:
 
     # --- reads ---------------------------------------------------------------------------------------------------
 
-    def listing(self, kind: str, namespace: str | None, deadline: Deadline) -> Listing:
-        """All objects of `kind` in `namespace` (None: cluster-scoped or all namespaces), fetched once and cached."""
-        key = (kind, namespace)
+    def listing(self, kind: str, namespace: str | None, deadline: Deadline, select: str = "") -> Listing:
+        """All objects of `kind` in `namespace` (None: cluster-scoped or all namespaces), fetched once and cached.
+
+        `select` narrows the LIST on the server: "labels:owner=helm" or "fields:type=kubernetes.io/tls". Secrets
+        are always read narrowed, so a check that needs Helm's release records never downloads every TLS key.
+        """
+        if kind == "secrets" and not select:
+            raise ValueError("secrets are only listed with a selector: a bare LIST would fetch every key")
+        key = (kind, namespace, select)
         with self.lock:
             if key not in self.cache:
-                document = self._get_json(_path(kind, namespace), {}, deadline)
+                document = self._get_json(_path(kind, namespace), _selector_query(select), deadline)
                 self.cache[key] = Listing(document.get("items") or [], document["metadata"].get("resourceVersion", ""))
             return self.cache[key]
 
-    def fresh(self, kind: str, namespace: str | None, deadline: Deadline) -> Listing:
+    def fresh(self, kind: str, namespace: str | None, deadline: Deadline, select: str = "") -> Listing:
         """Drop the cached list and read it again (used by waits, never by one-shot checks)."""
         with self.lock:
-            self.cache.pop((kind, namespace), None)
-        return self.listing(kind, namespace, deadline)
+            self.cache.pop((kind, namespace, select), None)
+        return self.listing(kind, namespace, deadline, select)
 
     def namespace_exists(self, namespace: str, deadline: Deadline) -> bool:
         """A LIST in a missing namespace answers 200 with nothing; only the namespace list tells the difference."""
@@ -251,14 +259,14 @@ class KubeReader:
     def _apply(self, kind: str, namespace: str | None, kind_type: str, obj: Obj) -> None:
         """Fold a watch event into the cached list."""
         with self.lock:
-            listing = self.cache.get((kind, namespace))
+            listing = self.cache.get((kind, namespace, ""))
             if listing is None:
                 return
             name = obj["metadata"]["name"], obj["metadata"].get("namespace")
             items = [o for o in listing.items if (o["metadata"]["name"], o["metadata"].get("namespace")) != name]
             if kind_type != "DELETED":
                 items.append(obj)
-            self.cache[(kind, namespace)] = Listing(items, obj["metadata"].get("resourceVersion", ""))
+            self.cache[(kind, namespace, "")] = Listing(items, obj["metadata"].get("resourceVersion", ""))
 
     def _get_json(self, path: str, query: dict[str, str], deadline: Deadline) -> Obj:
         body = self._get(path, query, deadline)
@@ -364,6 +372,14 @@ def _close_quietly(response: Any) -> None:
     """Close a streaming response from another thread; one that already ended has nothing left to close."""
     with contextlib.suppress(RuntimeError, OSError):
         getattr(response, "shutdown", response.close)()
+
+
+def _selector_query(select: str) -> dict[str, str]:
+    """ "labels:app=x" -> {"labelSelector": "app=x"}; "fields:type=t" -> {"fieldSelector": "type=t"}."""
+    if not select:
+        return {}
+    which, _, expression = select.partition(":")
+    return {{"labels": "labelSelector", "fields": "fieldSelector"}[which]: expression}
 
 
 def _path(kind: str, namespace: str | None) -> str:
