@@ -21,7 +21,7 @@ from suite.config import Component, Environment
 from suite.release import Expectation
 
 
-def _on(
+def on_cluster(
     kube: KubeClients, cluster: str, where: str, check: str, run: Callable[[KubeReader], CheckResult]
 ) -> list[CheckResult]:
     """Run one check with the cluster's shared reader; a cluster that cannot be asked is an ERROR result."""
@@ -35,11 +35,11 @@ def _on(
 def _on_workload(
     kube: KubeClients, component: Component, check: str, run: Callable[[KubeReader, WorkloadRef], CheckResult]
 ) -> list[CheckResult]:
-    """`_on` for a component's workload: the reference comes from the environment entry."""
+    """`on_cluster` for a component's workload: the reference comes from the environment entry."""
     assert component.namespace is not None  # the config loader requires both for Kubernetes kinds
     assert component.cluster is not None
     ref = WorkloadRef(component.kind, component.namespace, component.workload or component.name)
-    return _on(kube, component.cluster, ref.where, check, lambda reader: run(reader, ref))
+    return on_cluster(kube, component.cluster, ref.where, check, lambda reader: run(reader, ref))
 
 
 def _limits(environment: Environment) -> Limits:
@@ -104,7 +104,7 @@ def services(component: Component, kube: KubeClients, deadline: Deadline) -> lis
 @when("the cluster's nodes are read", target_fixture="kube_results")
 def nodes(cluster: str, environment: Environment, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
     markers = environment.clusters[cluster].reboot_annotations
-    return _on(kube, cluster, f"cluster:{cluster}", "nodes_healthy", lambda r: check_nodes(r, markers, deadline))
+    return on_cluster(kube, cluster, f"cluster:{cluster}", "nodes_healthy", lambda r: check_nodes(r, markers, deadline))
 
 
 @then("every replica runs the newest revision and is available")

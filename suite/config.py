@@ -68,7 +68,22 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Kind = Literal["deployment", "daemonset", "statefulset", "helm", "containerapp", "functionapp", "endpoint"]
 KUBERNETES_KINDS = frozenset({"deployment", "daemonset", "statefulset", "helm"})
 AZURE_KINDS = frozenset({"containerapp", "functionapp"})
-CheckFamily = Literal["http", "tls", "rollout", "pods", "image", "endpoints", "nodes", "containerapp", "functionapp"]
+CheckFamily = Literal[
+    "http",
+    "tls",
+    "rollout",
+    "pods",
+    "image",
+    "endpoints",
+    "nodes",
+    "helmrelease",
+    "certificate",
+    "containerapp",
+    "functionapp",
+    "baseline",
+    "restored",
+    "drill",
+]
 WORKLOAD_KINDS = frozenset({"deployment", "daemonset", "statefulset"})
 NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -112,6 +127,14 @@ class TlsHostConfig(Strict):
     port: int = Field(default=443, ge=1, le=65535)
     address: str | None = None
     min_days: float | None = Field(default=None, ge=0)
+
+
+class CertificateConfig(Strict):
+    """A cert-manager Certificate and where it is served (default: each of its dnsNames on port 443)."""
+
+    name: str = Field(pattern=NAME)
+    namespace: str | None = None  # default: the component's namespace
+    endpoints: list[TlsHostConfig] = []
 
 
 class HttpDefaults(Strict):
@@ -189,6 +212,7 @@ class Component(Strict):
     workload: str | None = None
     container: str | None = None  # the container that runs the released image (default: the first)
     services: list[str] = []  # Services that must route to the workload (default: every Service selecting it)
+    release: str | None = None  # kind helm: the Helm release name (default: the component name)
     # Container App traffic split: revision name or "latest" -> weight (default: everything on the latest revision)
     traffic: dict[str, int] | None = None
     subscription: str | None = None
@@ -196,6 +220,7 @@ class Component(Strict):
     resource: str | None = None
     health: list[HealthConfig] = []
     tls: list[TlsHostConfig] = []
+    certificates: list[CertificateConfig] = []  # cert-manager Certificates (in `cluster`) this component serves
 
     def __repr__(self) -> str:
         return f"Component({self.name!r}, kind={self.kind!r})"
@@ -368,8 +393,19 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
         if comp.subscription is not None and comp.subscription not in subscriptions:
             known = ", ".join(sorted(subscriptions)) or "none defined under azure.subscriptions"
             problems.append((("subscription",), f"{comp.subscription!r} is not one of: {known}"))
-    if comp.kind == "endpoint" and not (comp.health or comp.tls):
-        problems.append(((), "an endpoint component needs health or tls entries, or it checks nothing"))
+    if comp.kind == "endpoint" and not (comp.health or comp.tls or comp.certificates):
+        problems.append(((), "an endpoint component needs health, tls or certificates entries, or it checks nothing"))
+    if comp.certificates and comp.kind not in KUBERNETES_KINDS:
+        if comp.cluster is None:
+            problems.append((("certificates",), "cert-manager Certificates need the component's cluster"))
+        elif comp.cluster not in env.clusters:
+            known = ", ".join(sorted(env.clusters)) or "none defined under clusters"
+            problems.append((("cluster",), f"{comp.cluster!r} is not one of: {known}"))
+        problems += [
+            (("certificates", i, "namespace"), "missing: give the Certificate's namespace or the component's")
+            for i, cert in enumerate(comp.certificates)
+            if cert.namespace is None and comp.namespace is None
+        ]
     return problems
 
 

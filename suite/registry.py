@@ -26,6 +26,11 @@ def _workload(component: Component) -> bool:
     return component.kind in WORKLOAD_KINDS
 
 
+def _has_state(component: Component) -> bool:
+    """What a baseline records and a rollback restores: workloads, Helm releases, Container Apps."""
+    return component.kind in WORKLOAD_KINDS or component.kind in {"helm", "containerapp"}
+
+
 FAMILIES: dict[str, Family] = {
     f.tag: f
     for f in (
@@ -36,8 +41,13 @@ FAMILIES: dict[str, Family] = {
         Family("image", "image_identity", _workload),
         Family("endpoints", "service_endpoints", _workload),
         Family("nodes", "nodes_healthy", scope="cluster"),
+        Family("helmrelease", "helm_release", lambda c: c.kind == "helm"),
+        Family("certificate", "certmanager_certificate", lambda c: bool(c.certificates)),
         Family("containerapp", "containerapp_healthy", lambda c: c.kind == "containerapp"),
         Family("functionapp", "functionapp_deployed", lambda c: c.kind == "functionapp"),
+        Family("baseline", "baseline_recorded", _has_state),
+        Family("restored", "rollback_restored", _has_state),
+        Family("drill", "rollback_drill", _has_state),
     )
 }
 CLUSTER_PREFIX = "cluster:"

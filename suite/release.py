@@ -6,6 +6,7 @@ A release manifest is what CI produces when it builds a release (YAML or JSON):
     components:
       payments-api: {version: 1.4.2, image: acr.example.com/payments-api:1.4.2}
       checkout-web: 3.0.0            # shorthand for {version: 3.0.0}
+      catalog: {version: 2.4.0, chart: 1.2.0}   # a Helm release: app version and chart version
 
 The expected version is never guessed: a check that needs one and has none says how to give it.
 """
@@ -22,7 +23,8 @@ from suite.yamlsource import YamlSourceError, load_yaml_with_lines
 
 
 class Expectation(Strict):
-    version: str | None = None
+    version: str | None = None  # image tag; for a Helm release, its app version
+    chart: str | None = None  # Helm chart version
     image: str | None = None
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 

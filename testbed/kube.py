@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent / "kube"
+ROOT_STATE = Path(os.environ.get("DV_TESTBED_DIR", HERE.parent.parent / ".testbed"))
 CLUSTERS = ("dv-a", "dv-b")
 NODES = 3
 REBOOT_MARKER = "dv.test/reboot-required"  # local-broken names it; dv-a's last node carries it
@@ -87,6 +88,7 @@ class KubeTestbed:
             self.kubectl("dv-a", "apply", "-f", str(manifests / "broken-v1.yaml"))
             self.kubectl("dv-a", "-n", "broken", "rollout", "status", "deployment/checkout", "--timeout=60s")
         self.kubectl("dv-a", "apply", "-f", str(manifests / "broken-v2.yaml"))
+        self._helm_releases()
         node = f"node-{NODES - 1:06d}"
         self.kubectl("dv-a", "annotate", "--overwrite", "node", node, f"{REBOOT_MARKER}=true")
         for cluster, namespace, workload in HEALTHY:
@@ -113,6 +115,18 @@ class KubeTestbed:
             "--for=jsonpath={.status.phase}=Running",
         )
 
+    def _helm_releases(self) -> None:
+        """dv-b: catalog, deployed by helm v4. dv-a/broken: billing, whose upgrade failed (helm v3)."""
+        from testbed.helm import CHART, Helm
+
+        healthy = Helm(self._bin("helm"), self.kubeconfig, "kwok-dv-b")
+        if healthy("status", "catalog", "-n", "catalog", check=False).returncode != 0:
+            healthy("install", "catalog", str(CHART), "-n", "catalog", "--create-namespace")
+        broken = Helm(self._bin("helm3"), self.kubeconfig, "kwok-dv-a")
+        if broken("status", "billing", "-n", "broken", check=False).returncode != 0:
+            broken("install", "billing", str(CHART), "-n", "broken")
+            broken("upgrade", "billing", str(CHART), "-n", "broken", "--set", "service.type=Bogus", check=False)
+
     def _cluster(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             ["bash", str(HERE / "cluster.sh"), *args],
@@ -127,10 +141,15 @@ class KubeTestbed:
         return done
 
     def _bin(self, name: str) -> Path:
-        versions = dict(
-            line.split("=", 1)
-            for line in (HERE / "versions.env").read_text().splitlines()
-            if "=" in line and not line.startswith("#")
-        )
-        cache = Path(os.environ.get("DV_CACHE_DIR", Path.home() / ".cache" / "deploy-verify"))
-        return cache / "kube" / versions["KUBE_VERSION"] / "bin" / name
+        return kube_bin(name)
+
+
+def kube_bin(name: str) -> Path:
+    """A cached binary (kubectl, helm, helm3, ...) of the pinned versions in kube/versions.env."""
+    versions = dict(
+        line.split("=", 1)
+        for line in (HERE / "versions.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    cache = Path(os.environ.get("DV_CACHE_DIR", Path.home() / ".cache" / "deploy-verify"))
+    return cache / "kube" / versions["KUBE_VERSION"] / "bin" / name

@@ -1,0 +1,178 @@
+"""Helm release: the latest revision is deployed, with the expected chart and app version.
+
+    result = check_helm_release(reader, HelmRef("shop", "storefront"), HelmExpectation("1.4.2", "2.1.0"), deadline)
+
+Read from the cluster, not through the helm binary: Helm (v3 and v4 alike) keeps each revision in a Secret
+`sh.helm.release.v1.<name>.v<N>` labelled owner=helm, name=<name>, whose `release` key is base64 of gzip of the
+release JSON (and base64 once more through the API). One LIST per namespace, narrowed to owner=helm, serves every
+release there. Only Helm's default storage driver (Secrets) is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from checks.deadline import Deadline
+from checks.kube import KubeReader, KubeUnavailable, Obj
+from checks.result import CheckResult, Evidence, Verdict
+
+CHECK = "helm_release"
+HELM_SECRETS = "labels:owner=helm"
+# Statuses a release is left in when an operation failed or never finished; "deployed" is the only good end state.
+UNFINISHED = frozenset({"pending-install", "pending-upgrade", "pending-rollback", "uninstalling"})
+
+
+@dataclass(frozen=True)
+class HelmRef:
+    namespace: str
+    name: str
+
+    @property
+    def where(self) -> str:
+        return f"HelmRelease:{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class HelmExpectation:
+    app_version: str | None = None
+    chart_version: str | None = None
+
+
+@dataclass(frozen=True)
+class HelmRevision:
+    """One stored revision of a release, decoded."""
+
+    revision: int
+    status: str
+    description: str
+    chart: str
+    chart_version: str
+    app_version: str
+    manifest: str
+    values: dict[str, Any]
+    last_deployed: str
+
+    @property
+    def chart_ref(self) -> str:
+        return f"{self.chart}-{self.chart_version}"
+
+    @property
+    def manifest_digest(self) -> str:
+        return "sha256:" + hashlib.sha256(self.manifest.encode()).hexdigest()
+
+    @property
+    def values_digest(self) -> str:
+        """Of the user-supplied values (`helm get values`), canonical JSON so key order does not matter."""
+        canonical = json.dumps(self.values, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "status": self.status,
+            "chart": self.chart_ref,
+            "app_version": self.app_version,
+            "description": self.description,
+            "last_deployed": self.last_deployed,
+            "manifest": self.manifest_digest,
+            "values": self.values_digest,
+        }
+
+
+class UnreadableRelease(Exception):
+    """A release Secret that is not what Helm writes (another storage format, or damaged)."""
+
+
+def release_history(reader: KubeReader, ref: HelmRef, deadline: Deadline) -> list[HelmRevision]:
+    """Every stored revision of the release, newest first; empty when there is no such release."""
+    secrets = reader.listing("secrets", ref.namespace, deadline, select=HELM_SECRETS).items
+    mine = [s for s in secrets if s["metadata"].get("labels", {}).get("name") == ref.name]
+    return sorted((decode_release(s) for s in mine), key=lambda r: -r.revision)
+
+
+def decode_release(secret: Obj) -> HelmRevision:
+    """A release Secret -> its revision. The API's base64 is undone here, then Helm's own base64 and gzip."""
+    name = secret["metadata"]["name"]
+    try:
+        payload = base64.b64decode(base64.b64decode(secret.get("data", {})["release"]))
+        if payload[:2] == b"\x1f\x8b":  # Helm gzips; it reads uncompressed records too, so we do as well
+            payload = gzip.decompress(payload)
+        record: dict[str, Any] = json.loads(payload)
+    except (KeyError, binascii.Error, OSError, zlib.error, ValueError) as exc:
+        raise UnreadableRelease(f"Secret {name} is not a Helm release record ({exc})") from exc
+    info = record.get("info") or {}
+    metadata = (record.get("chart") or {}).get("metadata") or {}
+    return HelmRevision(
+        revision=int(record.get("version", 0)),
+        status=str(info.get("status", "unknown")),
+        description=str(info.get("description", "")),
+        chart=str(metadata.get("name", "?")),
+        chart_version=str(metadata.get("version", "?")),
+        app_version=str(metadata.get("appVersion", "")),
+        manifest=str(record.get("manifest", "")),
+        values=record.get("config") or {},
+        last_deployed=str(info.get("last_deployed", "")),
+    )
+
+
+def check_helm_release(
+    reader: KubeReader, ref: HelmRef, expected: HelmExpectation | None, deadline: Deadline
+) -> CheckResult:
+    if expected is None or not (expected.app_version or expected.chart_version):
+        return CheckResult(
+            CHECK,
+            ref.where,
+            Verdict.ERROR,
+            "no expected app or chart version for this release: pass --release FILE (version, chart) or "
+            "--expect COMPONENT=VERSION",
+        )
+    try:
+        history = release_history(reader, ref, deadline)
+    except KubeUnavailable as exc:
+        return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
+    except UnreadableRelease as exc:
+        return CheckResult(CHECK, ref.where, Verdict.ERROR, f"{exc}; is the release stored by another driver?")
+    if not history:
+        return CheckResult(
+            CHECK, ref.where, Verdict.FAIL, f"no Helm release {ref.name!r} in namespace {ref.namespace!r}"
+        )
+    latest = history[0]
+    evidence = (Evidence.as_json("Helm release history", [r.summary() for r in history]),)
+    problems = _problems(latest, expected)
+    if problems:
+        return CheckResult(CHECK, ref.where, Verdict.FAIL, "; ".join(problems), evidence)
+    return CheckResult(
+        CHECK,
+        ref.where,
+        Verdict.PASS,
+        f"revision {latest.revision} deployed: chart {latest.chart_ref}, app version {latest.app_version}",
+        evidence,
+    )
+
+
+def _problems(latest: HelmRevision, expected: HelmExpectation) -> list[str]:
+    if latest.status != "deployed":
+        hint = (
+            "an operation was interrupted or is still running; `helm history` shows it, `helm rollback` ends it"
+            if latest.status in UNFINISHED
+            else "fix the cause, then upgrade or roll back"
+        )
+        return [f"revision {latest.revision} is {latest.status}: {latest.description or '(no description)'}; {hint}"]
+    found: list[str] = []
+    if expected.chart_version and latest.chart_version != expected.chart_version:
+        found.append(
+            f"revision {latest.revision} runs chart {latest.chart_ref}, expected version {expected.chart_version}"
+        )
+    if expected.app_version and latest.app_version != expected.app_version:
+        found.append(
+            f"revision {latest.revision} runs app version {latest.app_version or '(none)'}, "
+            f"expected {expected.app_version}"
+        )
+    return found
