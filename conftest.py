@@ -1,3 +1,11 @@
 """Registers the suite: the plugin (options, environment, gate) and the step libraries."""
 
-pytest_plugins = ["suite.plugin", "steps.http", "steps.tls", "steps.kubernetes", "steps.helm", "steps.azure"]
+pytest_plugins = [
+    "suite.plugin",
+    "steps.http",
+    "steps.tls",
+    "steps.kubernetes",
+    "steps.helm",
+    "steps.azure",
+    "steps.rollback",
+]

@@ -129,7 +129,7 @@ def app_state(view: AppView, expected: AppExpectation) -> State:
         return State(None, f"latest revision {latest} is not ready yet (latest ready: {ready})")
     if broken is not None:
         return broken
-    traffic, wanted = _traffic(view), _wanted_traffic(view, expected.traffic)
+    traffic, wanted = traffic_of(view), _wanted_traffic(view, expected.traffic)
     if traffic != wanted:
         return State(Verdict.FAIL, f"traffic {_weights(traffic)}, expected {_weights(wanted)}")
     for name, weight in traffic.items():
@@ -171,7 +171,7 @@ def _revision_problem(revision: dict[str, Any], view: AppView) -> State | None:
     return None
 
 
-def _traffic(view: AppView) -> dict[str, int]:
+def traffic_of(view: AppView) -> dict[str, int]:
     """Effective weight per revision name, resolving `latestRevision: true`."""
     config = view.props.get("configuration", {})
     entries = (config.get("ingress") or {}).get("traffic") or []

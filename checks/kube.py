@@ -254,6 +254,27 @@ class KubeReader:
             for response in opened:  # end the open watches now, not when the server's timeoutSeconds runs out
                 _close_quietly(response)
 
+    # --- the one write, for the rollback drill ---------------------------------------------------------------------
+
+    def patch(self, kind: str, namespace: str, name: str, body: Any, content_type: str, deadline: Deadline) -> Obj:
+        """PATCH one object. Refused by the client's guard unless the reader was built for a mutating scenario."""
+        path = f"{_path(kind, namespace)}/{quote(name)}"
+        method, url, headers, serialized, _ = self.api.param_serialize(
+            "PATCH",
+            path,
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        timeout = deadline.timeout(REQUEST_TIMEOUT)
+        self.requests += 1
+        response = self.api.call_api(method, url, header_params=headers, body=serialized, _request_timeout=timeout)
+        payload = response.read()
+        if response.status != 200:
+            raise KubeUnavailable(self._refused(path, response.status, payload).replace("GET", "PATCH", 1))
+        document: Obj = json.loads(payload)
+        return document
+
     # --- plumbing ------------------------------------------------------------------------------------------------
 
     def _apply(self, kind: str, namespace: str | None, kind_type: str, obj: Obj) -> None:

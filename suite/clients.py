@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from typing import Any
 
@@ -43,6 +44,26 @@ class KubeClients:
                 self.failures[cluster] = exc
                 raise
         return self.readers[cluster]
+
+    def writer(self, cluster: str) -> KubeReader:
+        """A new, uncached client that may PATCH: only for the rollback drill, after the suite checked that this run
+        allows mutations. Never shared, so no read-only check can ever hold it."""
+        config = self.env.clusters[cluster]
+        if config.in_cluster:
+            return KubeReader.in_cluster(cluster, allow_mutations=True)
+        assert config.context is not None
+        return KubeReader.from_kubeconfig(cluster, config.context, config.kubeconfig, allow_mutations=True)
+
+    def helm_command(self, cluster: str) -> list[str] | None:
+        """The helm binary (DV_HELM or `helm` on PATH) pointed at the cluster; None when there is none."""
+        binary = os.environ.get("DV_HELM") or shutil.which("helm")
+        if not binary:
+            return None
+        config = self.env.clusters[cluster]
+        if config.in_cluster:
+            return [binary]
+        located = ["--kubeconfig", config.kubeconfig] if config.kubeconfig else []
+        return [binary, *located, "--kube-context", str(config.context)]
 
     def close(self) -> None:
         for reader in self.readers.values():

@@ -20,6 +20,7 @@ import requests
 from checks.deadline import Deadline
 from checks.result import CheckResult
 from suite import allure_meta, gate
+from suite.baseline import STATE_PROPERTY, BaselineSource, baseline_path, write_baseline
 from suite.clients import AzureClients, KubeClients
 from suite.config import Component, ConfigError, Environment, load_environment
 from suite.registry import CLUSTER_PREFIX, FAMILIES, Family
@@ -60,10 +61,16 @@ class Run:
     started: float = field(default_factory=time.time)
     deadline: Deadline | None = None
     rows: dict[str, gate.Row] = field(default_factory=dict)
+    baseline: BaselineSource | None = None  # where rollback scenarios read the recorded state from
+    allow_mutations: bool = False
+    recorded: dict[str, str] = field(default_factory=dict)  # component -> state JSON, from @baseline tests
+    unrecorded: list[str] = field(default_factory=list)  # components whose state could not be recorded
+    baseline_note: str = ""
 
 
 RUN = pytest.StashKey[Run]()
 RESULTS = pytest.StashKey[list[CheckResult]]()  # the results a test's steps produced, for its summary line
+RECORDED = pytest.StashKey[str]()  # a @baseline test's recorded state (JSON), carried to the controller
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,6 +83,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="COMPONENT=VERSION",
         help="expected version of one component (repeatable; overrides --release)",
+    )
+    group.addoption(
+        "--baseline",
+        metavar="FILE",
+        help="baseline a rollback is judged against (default: <reports>/baseline-<ENV>.json, written by -m predeploy)",
+    )
+    group.addoption(
+        "--allow-mutations",
+        action="store_true",
+        help="let @mutating scenarios (the rollback drill) change the environment; never for protected ones",
     )
     group.addoption("--env-dir", metavar="DIR", help="where environment files live (default: <rootdir>/environments)")
     group.addoption("--reports-dir", metavar="DIR", help="where reports go (default: <rootdir>/reports)")
@@ -98,7 +115,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from exc
     _refuse_unknown_markers(config)
-    run = Run(env, release, release_file, reports)
+    run = Run(env, release, release_file, reports, allow_mutations=config.getoption("allow_mutations"))
+    chosen = config.getoption("baseline")
+    run.baseline = BaselineSource(Path(chosen) if chosen else baseline_path(reports, env.name), env.name)
     run.deadline = Deadline.after(env.budget, f"time budget of environment {env.name!r}")
     config.stash[RUN] = run
     _default_outputs(config, reports)
@@ -230,6 +249,12 @@ def kube(environment: Environment) -> Generator[KubeClients, None, None]:
     clients.close()
 
 
+@pytest.fixture(scope="session")
+def baseline(run: Run) -> BaselineSource:
+    assert run.baseline is not None
+    return run.baseline
+
+
 @pytest.fixture
 def expectation(run: Run, component: Component) -> Expectation | None:
     return run.release.components.get(component.name)
@@ -265,6 +290,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     ]
     if report.passed and report.when == "call":
         report.user_properties.append(("message", summarize(item.stash.get(RESULTS, []))))
+        if RECORDED in item.stash:
+            report.user_properties.append((STATE_PROPERTY, item.stash[RECORDED]))
     if report.failed:
         verdict, message = gate.classify(call.excinfo, report.when)
         report.user_properties += [("verdict", verdict), ("message", message)]
@@ -289,23 +316,43 @@ class GateRecorder:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         run = self.config.stash.get(RUN, None)
-        if run is not None:
-            gate.record(run.rows, report)
+        if run is None:
+            return
+        gate.record(run.rows, report)
+        props = dict(report.user_properties)
+        if STATE_PROPERTY in props:
+            run.recorded[str(props["component"])] = str(props[STATE_PROPERTY])
+        elif props.get("check") == "baseline_recorded" and report.failed:
+            run.unrecorded.append(str(props["component"]))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         run = self.config.stash.get(RUN, None)
         if run is None or self.config.option.collectonly:
             return
+        self._write_baseline(run)
         gate.write_verdict(run, exitstatus, self.config)
         if self.config.option.allure_report_dir:
             allure_meta.write(Path(self.config.option.allure_report_dir), run)
+
+    @staticmethod
+    def _write_baseline(run: Run) -> None:
+        """All or nothing: a baseline missing a component would mislead the rollback check that reads it."""
+        assert run.baseline is not None
+        if run.unrecorded:
+            names = ", ".join(sorted(set(run.unrecorded)))
+            run.baseline_note = f"baseline NOT written: could not record {names}; {run.baseline.path} is unchanged"
+        elif run.recorded:
+            written = write_baseline(run.baseline.path, run.env.name, run.release.release, run.recorded)
+            run.baseline_note = f"baseline of {len(written.components)} components written to {run.baseline.path}"
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
         run = self.config.stash.get(RUN, None)
         if run is not None and not self.config.option.collectonly:
             gate.print_summary(terminalreporter, run, exitstatus, self.config.getoption("markexpr") or "")
+            if run.baseline_note:
+                terminalreporter.write_line(run.baseline_note, bold=True)
 
 
 @pytest.hookimpl(trylast=True)
