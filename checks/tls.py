@@ -130,6 +130,18 @@ def inspect_tls(target: TlsTarget, min_days: float, deadline: Deadline) -> Check
     return _result(target, verdict, message, evidence)
 
 
+def served_leaf(target: TlsTarget, deadline: Deadline) -> ServedCert:
+    """The leaf certificate `target` serves, read without verification: for comparing what is served with what
+    should be (trust and hostname are inspect_tls's job, and an untrusted leaf must still be readable to compare).
+
+    Raises HandshakeFailed (message: the operator-facing reason) or BudgetExhausted once the budget is spent.
+    """
+    shake = _handshake(target, deadline.timeout(target.timeout), verify=False)
+    if not shake.chain:
+        raise HandshakeFailed("the server sent no certificate")
+    return shake.chain[0]
+
+
 def _judge(target: TlsTarget, shake: Handshake, min_days: float, now: dt.datetime) -> tuple[Verdict, str]:
     if not shake.chain:
         return Verdict.FAIL, "the server sent no certificate"

@@ -260,6 +260,31 @@ class _Backend:
                 return Answer(200, self._render(key))
             return self._page(route, key, query, path, origin)
 
+    def patch(self, path: str, raw: bytes) -> Answer:
+        """ContainerApps_Update: a JSON merge patch of the app (objects merge, arrays replace), answered 200 with the
+        app as stored, which the spec allows for an update that completes at once (the drill's traffic switch)."""
+        route = _Route.parse(path)
+        assert route is not None
+        try:
+            patch = json.loads(raw or b"{}")
+        except ValueError:
+            return _error(
+                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+            )
+        if not isinstance(patch, dict):
+            return _error(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        with self.lock:
+            missing = self._missing(route)
+            if missing is not None:
+                return missing
+            key = path.lower().rstrip("/")
+            stored = self.resources[key]
+            steps = stored.pop("_sequence", None)  # a patched app has settled: its scripted sequence ends here
+            if steps:
+                stored.update(_merge({k: v for k, v in stored.items() if not k.startswith("_")}, steps[-1]))
+            self.resources[key] = _merge(stored, patch)
+            return Answer(200, self._render(key))
+
     def _missing(self, route: _Route) -> Answer | None:
         """ARM's own 404s: the first thing on the path that does not exist (subscription, group, parent, resource)."""
         subscription = f"/subscriptions/{route.subscription}/".lower()
@@ -301,6 +326,16 @@ class _Backend:
             step = min(max(self.gets[clock] - 1, 0), len(steps) - 1)
             doc = _merge(doc, steps[step])
         return doc
+
+
+def _is_container_app(path: str) -> bool:
+    route = _Route.parse(path)
+    return (
+        route is not None
+        and route.namespace.lower() == "microsoft.app"
+        and len(route.rest) == 2
+        and route.rest[0].lower() == "containerapps"
+    )
 
 
 def _complete(key: str, doc: Json) -> Json:
@@ -404,14 +439,14 @@ class _Handler(BaseHTTPRequestHandler):
         backend = self.server.backend
         versions = query.get("api-version")
         entry = backend.record(method, url.path, versions[0] if versions else None)
-        answer = self._arm(method, url.path, query)
+        answer = self._arm(method, url.path, query, body)
         if answer is None:  # the server stopped while this request waited out a delay
             self.close_connection = True
             return
         entry["status"] = answer.status
         self._send(answer)
 
-    def _arm(self, method: str, path: str, query: Mapping[str, list[str]]) -> Answer | None:
+    def _arm(self, method: str, path: str, query: Mapping[str, list[str]], body: bytes = b"") -> Answer | None:
         backend = self.server.backend
         authorization = self.headers.get("Authorization")
         if authorization is None:
@@ -434,6 +469,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if not _API_VERSION.fullmatch(version):
             return _error(400, "InvalidApiVersionParameter", f"The api-version '{version}' is invalid.")
+        if method == "PATCH" and _is_container_app(path):
+            return backend.patch(path, body)
         if method != "GET":
             return _error(405, "MethodNotAllowed", f"The ARM test server is read-only; {method} is not served.")
         origin = f"https://{self.headers.get('Host') or self.server.authority}"

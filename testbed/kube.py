@@ -52,15 +52,11 @@ class KubeTestbed:
         self.kubeconfig.unlink(missing_ok=True)
 
     def kubectl(self, cluster: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        command = [
-            str(self._bin("kubectl")),
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--context",
-            f"kwok-{cluster}",
-            *args,
-        ]
+        command = [*self.kubectl_command(cluster), *args]
         return subprocess.run(command, capture_output=True, text=True, check=check, timeout=120)
+
+    def kubectl_command(self, cluster: str) -> list[str]:
+        return [str(self._bin("kubectl")), "--kubeconfig", str(self.kubeconfig), "--context", f"kwok-{cluster}"]
 
     # --- steps ---------------------------------------------------------------------------------------------------
 

@@ -405,12 +405,29 @@ def test_missing_authorization_and_api_version(arm, ca_file):
     )
 
 
-def test_writes_are_refused(arm, ca_file):
-    status, _, body = raw(
-        arm, ca_file, "PATCH", f"{ORDERS}?api-version=2026-07-01", body={}, headers={"Authorization": f"Bearer {TOKEN}"}
-    )
+def test_writes_other_than_a_container_app_update_are_refused(arm, ca_file):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    status, _, body = raw(arm, ca_file, "PUT", f"{ORDERS}?api-version=2026-07-01", body={}, headers=auth)
+    assert (status, body["error"]["code"]) == (405, "MethodNotAllowed")
+    revision = f"{ORDERS}/revisions/orders--v7?api-version=2026-07-01"
+    status, _, body = raw(arm, ca_file, "PATCH", revision, body={}, headers=auth)
     assert (status, body["error"]["code"]) == (405, "MethodNotAllowed")
     assert arm.requests()["log"][-1]["method"] == "PATCH"
+
+
+def test_container_app_update_merges_the_patch_and_answers_the_app(arm, ca_file):
+    """ContainerApps_Update (the drill's traffic switch): objects merge, arrays replace, 200 with the app."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    traffic = [{"revisionName": "orders--v6", "weight": 100}]
+    patch = {"properties": {"configuration": {"ingress": {"traffic": traffic}}}}
+    status, _, body = raw(arm, ca_file, "PATCH", f"{ORDERS}?api-version=2026-07-01", body=patch, headers=auth)
+    assert status == 200
+    assert body["properties"]["configuration"]["ingress"]["traffic"] == traffic
+    assert body["properties"]["provisioningState"] == "Succeeded"  # untouched keys stay
+    _, _, again = raw(arm, ca_file, "GET", f"{ORDERS}?api-version=2026-07-01", headers=auth)
+    assert again["properties"]["configuration"]["ingress"]["traffic"] == traffic
+    status, _, body = raw(arm, ca_file, "PATCH", f"{ORDERS}?api-version=2026-07-01", body=[1], headers=auth)
+    assert (status, body["error"]["code"]) == (400, "InvalidRequestContent")
 
 
 # --- faults -----------------------------------------------------------------------------------------------------------

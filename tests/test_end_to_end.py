@@ -43,6 +43,7 @@ BROKEN = {
         "fail",
         "spec runs registry.example.test/shop/storefront:2.2.9, expected tag 2.3.0",
     ),
+    ("billing", "helm_release"): ("fail", 'revision 2 is failed: Upgrade "billing" failed: cannot patch "billing"'),
     ("orphan", "service_endpoints"): ("fail", "Service orphan not found in broken"),
     ("log-shipper", "rollout_complete"): ("fail", "container log-shipper ImagePullBackOff"),
     ("queue", "rollout_complete"): ("fail", "Pod queue-0: container queue CrashLoopBackOff"),
