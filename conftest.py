@@ -6,6 +6,7 @@ pytest_plugins = [
     "steps.tls",
     "steps.kubernetes",
     "steps.helm",
+    "steps.certmanager",
     "steps.azure",
     "steps.rollback",
 ]

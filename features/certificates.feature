@@ -11,3 +11,8 @@ Feature: TLS certificates
   Scenario: No certificate expires inside the promotion window
     When the certificates served on the component's hosts are inspected against the promotion window
     Then every certificate is trusted, names its host and is far enough from expiry
+
+  @postdeploy @certificate
+  Scenario: cert-manager Certificates are ready and really served
+    When the component's cert-manager Certificates and what their hosts serve are read
+    Then every Certificate is Ready, far enough from expiry, and served as its Secret holds it

@@ -9,6 +9,8 @@ Clusters live under .testbed/state, so two checkouts never share one; their merg
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import time
@@ -85,6 +87,7 @@ class KubeTestbed:
             self.kubectl("dv-a", "-n", "broken", "rollout", "status", "deployment/checkout", "--timeout=60s")
         self.kubectl("dv-a", "apply", "-f", str(manifests / "broken-v2.yaml"))
         self._helm_releases()
+        self._certificates()
         node = f"node-{NODES - 1:06d}"
         self.kubectl("dv-a", "annotate", "--overwrite", "node", node, f"{REBOOT_MARKER}=true")
         for cluster, namespace, workload in HEALTHY:
@@ -123,6 +126,72 @@ class KubeTestbed:
             broken("install", "billing", str(CHART), "-n", "broken")
             broken("upgrade", "billing", str(CHART), "-n", "broken", "--set", "service.type=Bogus", check=False)
 
+    def _certificates(self) -> None:
+        """cert-manager objects on dv-a (no controller runs: status is written as cert-manager would):
+        shop/payments-tls serves what its Secret holds (payments-api, 127.0.0.1:18441); broken/checkout-tls's Secret
+        was renewed but checkout-web (18442) still serves its old certificate; broken/stuck-tls waits for an Issuer
+        that is not Ready. Re-applied on every start, since the demo services get fresh certificates each time."""
+        keys = self.state / "tls" / "keys"
+        payments = (keys / "payments-api.pem").read_bytes()
+        key = (keys / "payments-api.key").read_bytes()
+        objects = [
+            _issuer("shop", "testbed-ca"),
+            _issuer("broken", "testbed-ca"),
+            _issuer("broken", "letsencrypt-broken"),
+            _tls_secret("shop", "payments-tls", payments, key),
+            _tls_secret("broken", "checkout-tls", payments, key),  # renewed: no longer what 18442 serves
+            _certificate("shop", "payments-tls", "testbed-ca"),
+            _certificate("broken", "checkout-tls", "testbed-ca"),
+            _certificate("broken", "stuck-tls", "letsencrypt-broken"),
+        ]
+        self._apply("dv-a", objects)
+        not_after = _not_after(payments)
+        ready = {"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date"}
+        for namespace, name in (("shop", "testbed-ca"), ("broken", "testbed-ca")):
+            self._status(
+                "dv-a", namespace, "issuer", name, {"conditions": [{**ready, "message": "Signing CA verified"}]}
+            )
+        self._status(
+            "dv-a",
+            "broken",
+            "issuer",
+            "letsencrypt-broken",
+            {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "False",
+                        "reason": "ErrRegisterACMEAccount",
+                        "message": "Failed to register ACME account: 403 urn:ietf:params:acme:error:unauthorized",
+                    }
+                ]
+            },
+        )
+        for namespace, name in (("shop", "payments-tls"), ("broken", "checkout-tls")):
+            self._status("dv-a", namespace, "certificate", name, {"conditions": [ready], "notAfter": not_after})
+        waiting = {
+            "type": "Ready",
+            "status": "False",
+            "reason": "DoesNotExist",
+            "message": "Issuing certificate as Secret does not exist",
+        }
+        self._status("dv-a", "broken", "certificate", "stuck-tls", {"conditions": [waiting]})
+
+    def _apply(self, cluster: str, objects: list[dict[str, object]]) -> None:
+        document = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+        subprocess.run(
+            [*self.kubectl_command(cluster), "apply", "-f", "-"],
+            input=document,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+
+    def _status(self, cluster: str, namespace: str, kind: str, name: str, status: dict[str, object]) -> None:
+        patch = json.dumps({"status": status})
+        self.kubectl(cluster, "-n", namespace, "patch", kind, name, "--subresource=status", "--type=merge", "-p", patch)
+
     def _cluster(self, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             ["bash", str(HERE / "cluster.sh"), *args],
@@ -138,6 +207,41 @@ class KubeTestbed:
 
     def _bin(self, name: str) -> Path:
         return kube_bin(name)
+
+
+def _issuer(namespace: str, name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Issuer",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"ca": {"secretName": f"{name}-ca"}},
+    }
+
+
+def _certificate(namespace: str, name: str, issuer: str) -> dict[str, object]:
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"secretName": name, "dnsNames": ["localhost"], "issuerRef": {"name": issuer, "kind": "Issuer"}},
+    }
+
+
+def _tls_secret(namespace: str, name: str, chain: bytes, key: bytes) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"tls.crt": base64.b64encode(chain).decode(), "tls.key": base64.b64encode(key).decode()},
+    }
+
+
+def _not_after(chain: bytes) -> str:
+    from cryptography import x509
+
+    leaf = x509.load_pem_x509_certificate(chain)
+    return leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def kube_bin(name: str) -> Path:

@@ -29,8 +29,9 @@ CASES = [
         "misspelt component key",
         HEAD + ENDPOINT + "  - name: api\n    kind: endpoint\n    helth: []\n",
         [
-            "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: cluster, container, health, kind, name, "
-            "namespace, resource, resource_group, services, subscription, tls, traffic, workload"
+            "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: certificates, cluster, container, "
+            "health, kind, name, namespace, release, resource, resource_group, services, subscription, tls, traffic, "
+            "workload"
         ],
     ),
     (
@@ -154,8 +155,8 @@ CASES = [
         "endpoint that checks nothing",
         HEAD + "components:\n  - {name: web, kind: endpoint}\n",
         [
-            "environments/prod.yaml:3: components[0]: an endpoint component needs health or tls entries, or it checks "
-            "nothing"
+            "environments/prod.yaml:3: components[0]: an endpoint component needs health, tls or certificates entries, "
+            "or it checks nothing"
         ],
     ),
 ]

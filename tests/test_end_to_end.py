@@ -43,6 +43,14 @@ BROKEN = {
         "fail",
         "spec runs registry.example.test/shop/storefront:2.2.9, expected tag 2.3.0",
     ),
+    ("renewed-not-served", "certmanager_certificate"): (
+        "fail",
+        "tls://localhost:18442 serves",
+    ),
+    ("issuer-not-ready", "certmanager_certificate"): (
+        "fail",
+        "cause: Issuer broken/letsencrypt-broken is not Ready: ErrRegisterACMEAccount",
+    ),
     ("billing", "helm_release"): ("fail", 'revision 2 is failed: Upgrade "billing" failed: cannot patch "billing"'),
     ("orphan", "service_endpoints"): ("fail", "Service orphan not found in broken"),
     ("log-shipper", "rollout_complete"): ("fail", "container log-shipper ImagePullBackOff"),
@@ -100,7 +108,7 @@ def red(testbed, tmp_path_factory):
 def test_local_is_green_with_a_verdict_per_component(green):
     result, reports = green
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "GATE GREEN: 31 passed in environment 'local'" in result.stdout
+    assert "GATE GREEN: 33 passed in environment 'local'" in result.stdout
     document = json.loads((reports / "verdict.json").read_text())
     assert (document["environment"], document["verdict"], document["markers"]) == ("local", "green", "postdeploy")
     assert document["release"]["name"] == "demo-2026.11"
@@ -116,10 +124,11 @@ def test_local_is_green_with_a_verdict_per_component(green):
         ("pricing", "containerapp_healthy"),
         ("orders-events", "functionapp_deployed"),
     }
+    helm_and_certificates = {("catalog", "helm_release"), ("payments-api", "certmanager_certificate")}
     tests = {(t["component"], t["check"]) for t in document["tests"]}
-    assert tests == endpoints | workloads | clusters | azure
+    assert tests == endpoints | workloads | clusters | azure | helm_and_certificates
     assert {t["outcome"] for t in document["tests"]} == {"pass"}
-    assert (reports / "junit.xml").read_text().count("<testcase ") == 31
+    assert (reports / "junit.xml").read_text().count("<testcase ") == 33
 
 
 def test_local_broken_is_red_and_says_why_for_each_component(red):
@@ -139,7 +148,7 @@ def test_local_broken_is_red_and_says_why_for_each_component(red):
 def test_allure_results_hold_gherkin_steps_titles_and_evidence(green):
     _, reports = green
     results = allure_results(reports)
-    assert len(results) == 31
+    assert len(results) == 33
     health = next(
         r for r in results if r["name"] == "Health endpoints answer healthy after the deploy [local/payments-api]"
     )
@@ -199,7 +208,9 @@ def test_predeploy_certificate_gate_blocks_a_certificate_inside_the_window(testb
 def test_predeploy_is_green_on_local(testbed, tmp_path):
     result = run_suite(tmp_path, "--env", "local", "-m", "predeploy")
     assert result.returncode == 0, result.stdout
-    assert "GATE GREEN: 5 passed in environment 'local'" in result.stdout  # 3 certificate windows, 2 clusters' nodes
+    # 3 certificate windows, 2 clusters' nodes, and the baseline of 5 workloads, 1 Helm release, 2 Container Apps
+    assert "GATE GREEN: 13 passed in environment 'local'" in result.stdout
+    assert f"baseline of 8 components written to {tmp_path / 'baseline-local.json'}" in result.stdout
 
 
 def _rows(reports: Path) -> list[tuple[str, str, str, str]]:
@@ -235,7 +246,7 @@ def test_default_invocation_from_the_repository_root_arms_the_gate(testbed, tmp_
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout
-    assert "GATE GREEN: 11 passed in environment 'local'" in result.stdout  # @smoke: health, rollouts, Azure
+    assert "GATE GREEN: 12 passed in environment 'local'" in result.stdout  # @smoke: health, rollouts, Helm, Azure
 
 
 def test_azure_token_appears_nowhere_in_reports_or_output(testbed, tmp_path, arm_token):
@@ -245,7 +256,7 @@ def test_azure_token_appears_nowhere_in_reports_or_output(testbed, tmp_path, arm
         "--env",
         "local",
         "-m",
-        "containerapp or functionapp",
+        "(containerapp or functionapp) and not (restored or drill)",
         "--log-level=DEBUG",
         "--release",
         "testbed/release-local.yaml",

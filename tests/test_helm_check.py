@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(params=BINARIES, ids=["helm-v4", "helm-v3"], scope="module")
-def helm(request, testbed) -> Iterator[Helm]:
+def helm(request, testbed) -> Helm:
     return Helm.for_testbed(request.param, "dv-b")
 
 
@@ -102,7 +102,7 @@ def test_interrupted_upgrade_fails_as_pending(helm, namespace, tmp_path):
     result = check(namespace)
     assert (result.verdict, result.message) == (
         Verdict.FAIL,
-        'revision 2 is pending-upgrade: Preparing upgrade; an operation was interrupted or is still running; '
+        "revision 2 is pending-upgrade: Preparing upgrade; an operation was interrupted or is still running; "
         "`helm history` shows it, `helm rollback` ends it",
     )
 

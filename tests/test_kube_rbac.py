@@ -14,12 +14,23 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS = ("dv-a", "dv-b")
-K8S_POSTDEPLOY = "postdeploy and (rollout or pods or image or endpoints or nodes)"
+K8S_POSTDEPLOY = "postdeploy and (rollout or pods or image or endpoints or nodes or helmrelease or certificate)"
+# Namespaces whose Secrets the suite reads (Helm history, cert-manager TLS Secrets), bound one by one.
+SECRET_NAMESPACES = {"dv-a": "shop", "dv-b": "catalog"}
 SA_USER = "system:serviceaccount:deploy-verify:{}"
 
 
 def _token(testbed_kube, cluster: str, account: str) -> str:
     testbed_kube.kubectl(cluster, "apply", "-f", str(ROOT / "deploy" / "rbac"))
+    binding = (ROOT / "deploy" / "rbac" / "per-namespace" / "secrets-rolebinding.yaml").read_text()
+    subprocess.run(
+        [*testbed_kube.kubectl_command(cluster), "apply", "-f", "-"],
+        input=binding.replace("NAMESPACE", SECRET_NAMESPACES[cluster]),  # binds the deploy-verify account only
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     testbed_kube.kubectl(cluster, "-n", "deploy-verify", "create", "serviceaccount", account, check=False)
     done = testbed_kube.kubectl(cluster, "-n", "deploy-verify", "create", "token", account, "--duration=30m")
     return str(done.stdout).strip()
@@ -79,7 +90,7 @@ def test_post_deploy_suite_passes_with_get_list_watch_only(as_reader):
     assert result.returncode == 0, result.stdout[-3000:]
     document = json.loads((reports / "verdict.json").read_text())
     assert document["verdict"] == "green"
-    assert len(document["tests"]) == 22  # 5 workloads x 4 checks + 2 clusters
+    assert len(document["tests"]) == 24  # 5 workloads x 4 checks + 2 clusters + a Helm release + a Certificate
 
 
 def test_token_never_reaches_reports_or_output(as_reader):

@@ -77,10 +77,10 @@ def test_unknown_expect_component_is_refused(suite):
 
 
 def test_zero_selected_tests_is_red_with_one_line_and_a_red_verdict(suite):
-    result = suite.runpytest("features", "-m", "rollback")
+    result = suite.runpytest("features", "-m", "helmrelease")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result.stdout.fnmatch_lines(
-        ["GATE RED: no test selected for environment 'local' with -m 'rollback': check the marker expression *"]
+        ["GATE RED: no test selected for environment 'local' with -m 'helmrelease': check the marker expression *"]
     )
     assert (verdict(suite)["verdict"], verdict(suite)["reason"]) == ("red", "no test selected")
 

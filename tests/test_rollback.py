@@ -176,7 +176,8 @@ def test_helm_rollback_to_other_content_fails_with_a_manifest_diff(namespace, bi
     helm("install", "catalog", str(CHART), "-n", namespace)
     helm("upgrade", "catalog", str(CHART), "-n", namespace, "--set", "replicas=3")
     recorded = helm_state(reader(), ref, budget())  # the baseline: revision 2, three replicas
-    assert isinstance(recorded, HelmState) and recorded.revision == 2
+    assert isinstance(recorded, HelmState)
+    assert recorded.revision == 2
     helm("rollback", "catalog", "1", "-n", namespace)  # the wrong revision: same chart, other values
     wrong = check_helm_restored(reader(), ref, recorded, AT, budget())
     assert wrong.verdict is Verdict.FAIL
@@ -187,7 +188,8 @@ def test_helm_rollback_to_other_content_fails_with_a_manifest_diff(namespace, bi
         wrong.message,
     ), wrong.message
     diff = next(e.content for e in wrong.evidence if e.name == "manifest diff")
-    assert "--- revision 2 (baseline)" in diff and "+++ revision 3 (now)" in diff
+    assert "--- revision 2 (baseline)" in diff
+    assert "+++ revision 3 (now)" in diff
     helm("rollback", "catalog", "2", "-n", namespace)
     right = check_helm_restored(reader(), ref, recorded, AT, budget())
     assert right.verdict is Verdict.PASS
