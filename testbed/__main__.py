@@ -11,6 +11,7 @@ State lives in .testbed/ at the repository root (DV_TESTBED_DIR overrides it).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import signal
 import socket
@@ -38,14 +39,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def up() -> int:
-    code = _up_https()
-    if code == 0:
-        try:
-            KubeTestbed(STATE).start()
-        except (RuntimeError, subprocess.SubprocessError) as exc:
-            print(f"testbed: the Kubernetes clusters did not come up: {exc}")
-            return 1
-    return code
+    """Idempotent, and serialised: several test sessions (or `make` targets) may call it at once, and two
+    concurrent starts of one KWOK cluster would fight over its ports and etcd directory."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    with (STATE / "up.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when this process dies
+        code = _up_https()
+        if code == 0:
+            try:
+                KubeTestbed(STATE).start()
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                print(f"testbed: the Kubernetes clusters did not come up: {exc}")
+                return 1
+        return code
 
 
 def _up_https() -> int:
@@ -78,6 +84,13 @@ def _up_https() -> int:
 
 
 def down() -> int:
+    STATE.mkdir(parents=True, exist_ok=True)
+    with (STATE / "up.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # never while another command is bringing it up
+        return _down()
+
+
+def _down() -> int:
     try:
         KubeTestbed(STATE).stop()
     except RuntimeError as exc:

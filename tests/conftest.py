@@ -46,7 +46,13 @@ def ca_bundle(testbed: Path) -> str:
 
 def _testbed(command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "testbed", command], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        # Generous: `up` waits its turn behind another session's `up` (they are serialised), and starts two clusters.
+        [sys.executable, "-m", "testbed", command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
