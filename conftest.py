@@ -9,4 +9,5 @@ pytest_plugins = [
     "steps.certmanager",
     "steps.azure",
     "steps.rollback",
+    "steps.promotion",
 ]

@@ -5,18 +5,14 @@ from __future__ import annotations
 from pytest_bdd import then, when
 
 from checks.deadline import Deadline
-from checks.helm import HelmExpectation, HelmRef, check_helm_release
+from checks.helm import HelmExpectation, check_helm_release
 from checks.result import CheckResult
 from steps.common import assert_results
 from steps.kubernetes import on_cluster
 from suite.clients import KubeClients
 from suite.config import Component
 from suite.release import Expectation
-
-
-def helm_ref(component: Component) -> HelmRef:
-    assert component.namespace is not None  # the config loader requires it for kind helm
-    return HelmRef(component.namespace, component.release or component.name)
+from suite.versions import helm_ref
 
 
 @when("the release's history is read from the cluster", target_fixture="helm_results")

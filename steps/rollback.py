@@ -14,12 +14,8 @@ from checks.baseline import (
     HelmState,
     NotRecordable,
     WorkloadState,
-    container_app_state,
     describe,
-    helm_state,
-    workload_state,
 )
-from checks.containerapps import AppRef
 from checks.deadline import Deadline
 from checks.drill import DrillImpossible, roll_back_helm, roll_back_traffic, roll_back_workload
 from checks.helm import UnreadableRelease
@@ -27,44 +23,16 @@ from checks.kube import KubeUnavailable, ReadOnlyViolation
 from checks.result import CheckResult, Verdict
 from checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
 from checks.rollout import Limits, check_rollout
-from checks.workloads import WorkloadRef
 from steps.common import assert_results, attach_results
-from steps.helm import helm_ref
 from suite.baseline import BaselineMissing, BaselineSource
 from suite.clients import AzureClients, KubeClients
 from suite.config import Component, Environment
 from suite.plugin import RECORDED, Run
 from suite.verdicts import Undecided
+from suite.versions import app_ref, helm_ref, read_state, workload_ref
+from suite.versions import where as where_of
 
 UNDECIDED = (KubeUnavailable, ArmUnavailable, UnreadableRelease)
-
-
-def _workload_ref(component: Component) -> WorkloadRef:
-    assert component.namespace is not None
-    return WorkloadRef(component.kind, component.namespace, component.workload or component.name)
-
-
-def _app_ref(component: Component) -> AppRef:
-    assert component.resource_group is not None
-    return AppRef(component.resource_group, component.resource or component.name)
-
-
-def _where(component: Component) -> str:
-    if component.kind == "helm":
-        return helm_ref(component).where
-    if component.kind == "containerapp":
-        return _app_ref(component).where
-    return _workload_ref(component).where
-
-
-def read_state(component: Component, kube: KubeClients, azure: AzureClients, deadline: Deadline) -> ComponentState:
-    """What runs now, in the shape a baseline records; raises what the checks raise."""
-    if component.kind == "containerapp":
-        return container_app_state(azure.container_apps(str(component.subscription)), _app_ref(component), deadline)
-    reader = kube.reader(str(component.cluster))
-    if component.kind == "helm":
-        return helm_state(reader, helm_ref(component), deadline)
-    return workload_state(reader, _workload_ref(component), deadline)
 
 
 # --- recording (-m predeploy) ------------------------------------------------------------------------------------
@@ -74,7 +42,7 @@ def read_state(component: Component, kube: KubeClients, azure: AzureClients, dea
 def record(
     request: pytest.FixtureRequest, component: Component, kube: KubeClients, azure: AzureClients, deadline: Deadline
 ) -> list[CheckResult]:
-    where = _where(component)
+    where = where_of(component)
     try:
         state = read_state(component, kube, azure, deadline)
     except UNDECIDED as exc:
@@ -91,7 +59,7 @@ def record(
 def _restored(
     component: Component, baseline: BaselineSource, kube: KubeClients, azure: AzureClients, deadline: Deadline
 ) -> CheckResult:
-    where = _where(component)
+    where = where_of(component)
     try:
         recorded, recorded_at = baseline.entry(component.name)
     except BaselineMissing as exc:
@@ -99,13 +67,13 @@ def _restored(
     try:
         if component.kind == "containerapp":
             client = azure.container_apps(str(component.subscription))
-            return check_app_restored(client, _app_ref(component), recorded, recorded_at, deadline)
+            return check_app_restored(client, app_ref(component), recorded, recorded_at, deadline)
         reader = kube.reader(str(component.cluster))
     except UNDECIDED as exc:
         return CheckResult("rollback_restored", where, Verdict.ERROR, str(exc))
     if component.kind == "helm":
         return check_helm_restored(reader, helm_ref(component), recorded, recorded_at, deadline)
-    return check_workload_restored(reader, _workload_ref(component), recorded, recorded_at, deadline)
+    return check_workload_restored(reader, workload_ref(component), recorded, recorded_at, deadline)
 
 
 @when("what runs now is compared with the baseline", target_fixture="baseline_results")
@@ -148,7 +116,7 @@ def drill(
     azure: AzureClients,
     deadline: Deadline,
 ) -> list[CheckResult]:
-    where = _where(component)
+    where = where_of(component)
     try:
         recorded, _ = baseline.entry(component.name)
         action = _roll_back(component, recorded, kube, azure, deadline)
@@ -165,7 +133,7 @@ def drill(
         window = deadline.sub(seconds, f"rollout deadline of {seconds:g}s")
         limits = Limits(environment.defaults.kubernetes.max_restarts, environment.defaults.kubernetes.grace)
         reader = kube.writer(str(component.cluster))  # uncached: the shared reader's lists predate the rollback
-        verified.append(check_rollout(reader, _workload_ref(component), limits, deadline, within=window))
+        verified.append(check_rollout(reader, workload_ref(component), limits, deadline, within=window))
     fresh = KubeClients(environment)  # the restored state, read anew rather than from lists read before it
     try:
         verified.append(_restored(component, baseline, fresh, azure, deadline))
@@ -180,13 +148,13 @@ def _roll_back(
     """The rollback as a deferred call, so every failure to start it is reported the same way."""
     if component.kind == "containerapp" and isinstance(recorded, ContainerAppState):
         client = azure.container_apps(str(component.subscription))
-        return lambda: roll_back_traffic(client, _app_ref(component), recorded, deadline)
+        return lambda: roll_back_traffic(client, app_ref(component), recorded, deadline)
     cluster = str(component.cluster)
     if component.kind == "helm" and isinstance(recorded, HelmState):
         return lambda: roll_back_helm(kube.helm_command(cluster), helm_ref(component), recorded, deadline)
     if isinstance(recorded, WorkloadState) and recorded.kind == component.kind:
         writer = kube.writer(cluster)
-        return lambda: roll_back_workload(writer, _workload_ref(component), recorded, deadline)
+        return lambda: roll_back_workload(writer, workload_ref(component), recorded, deadline)
     raise DrillImpossible(f"the baseline recorded a {recorded.kind}, but the component is a {component.kind}")
 
 

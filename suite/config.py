@@ -83,6 +83,7 @@ CheckFamily = Literal[
     "baseline",
     "restored",
     "drill",
+    "promotion",
 ]
 WORKLOAD_KINDS = frozenset({"deployment", "daemonset", "statefulset"})
 NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

@@ -91,6 +91,7 @@ def write_verdict(run: Run, exitstatus: int, config: pytest.Config) -> None:
         "environment": run.env.name,
         "protected": run.env.protected,
         "markers": config.getoption("markexpr") or "",
+        "shard": f"{run.shard[0]}/{run.shard[1]}" if run.shard else None,
         "release": {
             "name": run.release.release,
             "file": run.release_file,
@@ -109,6 +110,11 @@ def write_verdict(run: Run, exitstatus: int, config: pytest.Config) -> None:
     partial = target.with_suffix(f".json.{os.getpid()}")
     partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     partial.replace(target)  # atomic: a reader never sees half a verdict
+    # The same, under the environment's name: what a promotion out of this environment reads as its evidence.
+    named = run.reports / f"verdict-{run.env.name}.json"
+    partial = named.with_suffix(f".json.{os.getpid()}")
+    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    partial.replace(named)
 
 
 def print_summary(reporter: Any, run: Run, exitstatus: int, markexpr: str) -> None:

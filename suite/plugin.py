@@ -25,6 +25,7 @@ from suite.clients import AzureClients, KubeClients
 from suite.config import Component, ConfigError, Environment, load_environment
 from suite.registry import CLUSTER_PREFIX, FAMILIES, Family
 from suite.release import Expectation, ReleaseManifest, load_release
+from suite.shard import ShardError, assignment, locality, parse_shard
 from suite.verdicts import Undecided, summarize
 
 MARK_WORDS = frozenset({"and", "or", "not"})
@@ -66,6 +67,7 @@ class Run:
     recorded: dict[str, str] = field(default_factory=dict)  # component -> state JSON, from @baseline tests
     unrecorded: list[str] = field(default_factory=list)  # components whose state could not be recorded
     baseline_note: str = ""
+    shard: tuple[int, int] | None = None
 
 
 RUN = pytest.StashKey[Run]()
@@ -94,6 +96,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="let @mutating scenarios (the rollback drill) change the environment; never for protected ones",
     )
+    group.addoption(
+        "--source-verdict",
+        metavar="FILE",
+        help="verdict of the environment promoted from (default: <reports>/verdict-<promotes_from>.json)",
+    )
+    group.addoption(
+        "--shard",
+        metavar="I/N",
+        help="run only shard I of N (whole clusters / resource groups per shard); merge with python -m suite.shard",
+    )
     group.addoption("--env-dir", metavar="DIR", help="where environment files live (default: <rootdir>/environments)")
     group.addoption("--reports-dir", metavar="DIR", help="where reports go (default: <rootdir>/reports)")
 
@@ -112,10 +124,11 @@ def pytest_configure(config: pytest.Config) -> None:
         release = load_release(
             Path(release_file) if release_file else None, config.getoption("expect"), [c.name for c in env.components]
         )
-    except ConfigError as exc:
+        shard = parse_shard(config.getoption("shard")) if config.getoption("shard") else None
+    except (ConfigError, ShardError) as exc:
         raise pytest.UsageError(str(exc)) from exc
     _refuse_unknown_markers(config)
-    run = Run(env, release, release_file, reports, allow_mutations=config.getoption("allow_mutations"))
+    run = Run(env, release, release_file, reports, allow_mutations=config.getoption("allow_mutations"), shard=shard)
     chosen = config.getoption("baseline")
     run.baseline = BaselineSource(Path(chosen) if chosen else baseline_path(reports, env.name), env.name)
     run.deadline = Deadline.after(env.budget, f"time budget of environment {env.name!r}")
@@ -176,6 +189,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _targets(env: Environment, family: Family) -> list[Any]:
+    if family.needs_source and env.promotes_from is None:
+        return []
     if family.scope == "cluster":
         names = [f"{CLUSTER_PREFIX}{name}" for name in sorted(env.clusters)]
         return [pytest.param(name, id=f"{env.name}/{name}") for name in names]
@@ -184,12 +199,20 @@ def _targets(env: Environment, family: Family) -> list[Any]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Drop scenarios with no component to apply to in this environment: they are not tests of it."""
+    """Drop scenarios with no component to apply to in this environment (they are not tests of it), and with
+    --shard the tests of other shards' localities."""
+    run = config.stash.get(RUN, None)
+    mine: set[str] | None = None
+    if run is not None and run.shard is not None:
+        index, total = run.shard
+        mine = {key for key, shard in assignment(run.env, total).items() if shard == index}
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        (drop if callspec and callspec.params.get("target_name", "") is None else keep).append(item)
+        target = callspec.params.get("target_name", "") if callspec else ""
+        elsewhere = mine is not None and run is not None and bool(target) and locality(run.env, target) not in mine
+        (drop if target is None or elsewhere else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

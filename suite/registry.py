@@ -20,6 +20,7 @@ class Family:
     check: str  # the name shown in the summary and verdict.json
     applies: Callable[[Component], bool] = lambda _: False
     scope: Literal["component", "cluster"] = "component"
+    needs_source: bool = False  # only in an environment that promotes from another (`promotes_from`)
 
 
 def _workload(component: Component) -> bool:
@@ -48,6 +49,7 @@ FAMILIES: dict[str, Family] = {
         Family("baseline", "baseline_recorded", _has_state),
         Family("restored", "rollback_restored", _has_state),
         Family("drill", "rollback_drill", _has_state),
+        Family("promotion", "promotion_verified", lambda c: c.kind != "endpoint", needs_source=True),
     )
 }
 CLUSTER_PREFIX = "cluster:"
