@@ -9,7 +9,7 @@ WORKERS ?= 4
 # DefaultAzureCredential or a pipeline variable.
 export DV_ARM_TOKEN ?= dv-testbed-arm-token-3f9c
 
-.PHONY: help demo test bootstrap tools lint testbed-up testbed-down verify report
+.PHONY: help demo test bootstrap tools browser lint testbed-up testbed-down verify report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ demo: bootstrap  ## bring the testbed up, verify the local environment, render t
 	  scripts/render-report >/dev/null && echo "report: reports/allure-report/index.html (serve it: $(PY) -m http.server -d reports/allure-report)"; \
 	  exit $$rc
 
-test: bootstrap tools lint  ## lint, type-check and run the project's own tests against the real testbed
+test: bootstrap tools browser lint  ## lint, type-check and run the project's own tests against the real testbed
 	$(PY) -m pytest tests -q
 
 lint: bootstrap  ## ruff and mypy, as CI runs them
@@ -32,6 +32,9 @@ lint: bootstrap  ## ruff and mypy, as CI runs them
 
 bootstrap:  ## .venv with the pinned versions of requirements.lock
 	@scripts/bootstrap
+
+browser:  ## Debian's chromium for tests/test_report_review.py (idempotent)
+	@scripts/install-browser
 
 tools:  ## pinned tools the tests call (actionlint, the Kubernetes binaries), cached by version
 	@scripts/install-tools
