@@ -39,8 +39,9 @@ def load_yaml_with_lines(path: Path, display: str | None = None) -> tuple[Any, d
 
 
 def _parse(text: str, shown: str, loader_class: Any) -> tuple[Any, dict[Loc, int]]:
-    loader = loader_class(text)
+    loader = None
     try:
+        loader = loader_class(text)  # the reader already refuses control characters here
         node = loader.get_single_node()
         lines: dict[Loc, int] = {}
         data = _plain(node, (), lines, loader, shown) if node is not None else None
@@ -50,12 +51,21 @@ def _parse(text: str, shown: str, loader_class: Any) -> tuple[Any, dict[Loc, int
         if loader_class is not yaml.SafeLoader:
             raise
         raise YamlSourceError(f"{shown}:{line}: invalid YAML: {exc.problem or exc.context}") from exc
+    except yaml.reader.ReaderError as exc:
+        if loader_class is not yaml.SafeLoader:
+            raise
+        line = text[: exc.position].count("\n") + 1
+        raise YamlSourceError(
+            f"{shown}:{line}: invalid YAML: character {exc.character:#06x} is not allowed ({exc.reason})"
+        ) from exc
     except yaml.YAMLError as exc:
         if loader_class is not yaml.SafeLoader:
             raise
-        raise YamlSourceError(f"{shown}: invalid YAML: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise YamlSourceError(f"{shown}: invalid YAML: {first}") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines
 
 
@@ -80,8 +90,16 @@ def _dotted(loc: Loc) -> str:
     """('components', 2, 'kind') -> 'components[2].kind'."""
     text = ""
     for part in loc:
+        if not isinstance(part, int):
+            part = _shown_key(part)
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text or "(top level)"
+
+
+def _shown_key(key: str) -> str:
+    """A key as typed, unless it is empty or holds spaces or control characters: then quoted, so a stray `\r` or a
+    trailing space is visible and the message stays on one line."""
+    return key if key and key.isprintable() and not any(c.isspace() for c in key) else repr(key)
 
 
 dotted = _dotted

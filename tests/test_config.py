@@ -15,6 +15,19 @@ ALLOWED_TOP = "azure, budget, checks, clusters, components, defaults, descriptio
 KINDS = "deployment, daemonset, statefulset, helm, containerapp, functionapp, endpoint"
 
 CASES = [
+    # Found by tests/test_loader_properties.py: both used to escape as a traceback or a two-line message.
+    (
+        "control character in the file",
+        HEAD + "description: a\x1fb\n" + ENDPOINT,
+        [
+            "environments/prod.yaml:2: invalid YAML: character 0x001f is not allowed (special characters are not allowed)"
+        ],
+    ),
+    (
+        "key with a trailing space",
+        HEAD + '"budget ": 5m\n' + ENDPOINT,
+        [f"environments/prod.yaml:2: 'budget ': unknown key; allowed keys: {ALLOWED_TOP}"],
+    ),
     (
         "unknown top-level key",
         HEAD + "nmae: x\n" + ENDPOINT,
