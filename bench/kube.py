@@ -37,6 +37,7 @@ count is max(3, pods / 100) unless --nodes says otherwise.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -50,7 +51,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,14 +87,56 @@ class Done:
     stderr: str
     seconds: float
     ended: float  # time.perf_counter() when the process exited
+    peak_mb: dict[int, float] = field(default_factory=dict)  # pid -> peak RSS (VmHWM) of each process in the group
 
 
-def run(cmd: list[str], timeout: float, env: dict[str, str] | None = None, check: bool = True) -> Done:
-    """Run `cmd` in its own process group, bounded by `timeout`; the whole group is killed on timeout or interrupt."""
+class RssSampler:
+    """Peak resident memory of every process in a process group (pytest's controller and its xdist workers), read
+    from /proc/PID/status VmHWM (the kernel's own high-water mark, so sampling every 0.1 s misses no peak of a process
+    that is still alive at the next look; a process that ends between looks keeps its last value)."""
+
+    def __init__(self, group: int) -> None:
+        self.group = group
+        self.peak: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.1):
+            self.sample()
+
+    def sample(self) -> None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[2]) != self.group:  # field 5: process group
+                    continue
+                status = Path(entry.path, "status").read_text()
+            except (OSError, ValueError, IndexError):
+                continue
+            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+            if match:
+                self.peak[int(entry.name)] = max(self.peak.get(int(entry.name), 0.0), int(match.group(1)) / 1024)
+
+    def finish(self) -> dict[int, float]:
+        self.stop.set()
+        self.thread.join(2)
+        return self.peak
+
+
+def run(
+    cmd: list[str], timeout: float, env: dict[str, str] | None = None, check: bool = True, memory: bool = False
+) -> Done:
+    """Run `cmd` in its own process group, bounded by `timeout`; the whole group is killed on timeout or interrupt.
+    With `memory`, the peak RSS of every process in the group is sampled (a little CPU: one /proc scan per 0.1 s)."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
+    sampler = RssSampler(proc.pid) if memory else None
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -105,7 +148,7 @@ def run(cmd: list[str], timeout: float, env: dict[str, str] | None = None, check
         proc.communicate()
         raise
     ended = time.perf_counter()
-    done = Done(proc.returncode, out, err, ended - started, ended)
+    done = Done(proc.returncode, out, err, ended - started, ended, sampler.finish() if sampler else {})
     if check and done.returncode != 0:
         raise BenchError(f"exit {done.returncode}: {shlex.join(cmd)}\n{out[-3000:]}\n{err[-3000:]}")
     return done
@@ -421,6 +464,8 @@ class Measured:
     tests: int = 0
     message: str = ""
     ended: float = 0.0  # time.perf_counter() when the command exited
+    peak_mb: float = 0.0  # the largest peak RSS of one process of the run (controller or a worker)
+    processes: int = 0
 
 
 def suite_run(
@@ -442,7 +487,7 @@ def suite_run(
         command.append(f"--release={release}")
     (reports / "verdict.json").unlink(missing_ok=True)
     mark = mark or audit.mark()
-    done = run(command, 1800, check=False)
+    done = run(command, 1800, check=False, memory=True)
     requests = audit.since(mark, SUITE_AGENT)
     verdict_path = reports / "verdict.json"
     if not verdict_path.exists():
@@ -453,7 +498,11 @@ def suite_run(
     failing = [t["message"] for t in verdict["tests"] if t["outcome"] != "pass"]
     message = failing[0] if failing else verdict["reason"]
     tests = len(verdict["tests"])
-    return Measured(done.seconds, verdict["duration_s"], requests, verdict["verdict"], tests, message, done.ended)
+    peak = max(done.peak_mb.values(), default=0.0)
+    return Measured(
+        done.seconds, verdict["duration_s"], requests, verdict["verdict"], tests, message, done.ended, peak,
+        len(done.peak_mb),
+    )  # fmt: skip
 
 
 def kubectl_rollout_each(cluster: Cluster, audit: Audit, count: int) -> Measured:
@@ -594,7 +643,8 @@ def print_rows(rows: list[Row], workers: list[int], repeat: int) -> None:
     print("session = verdict.json duration_s; requests from the audit log by user agent; LIST+WATCH Δ = all clients)")
     head = (
         f"{'N':>4}  {'tool':<30} {'tests':>5} {'wall s':>7} {'session s':>9} {'requests':>8} "
-        f"{'max/ns':>6} {'LIST/kind+ns':>12} {'obj GETs':>8} {'LIST+WATCH Δ':>12}  ratio to suite rollout"
+        f"{'max/ns':>6} {'LIST/kind+ns':>12} {'obj GETs':>8} {'LIST+WATCH Δ':>12} {'peak MB/proc':>12}  "
+        "ratio to suite rollout"
     )
     print(head)
     print("-" * len(head))
@@ -609,8 +659,13 @@ def print_rows(rows: list[Row], workers: list[int], repeat: int) -> None:
         print(
             f"{row.count:>4}  {row.label:<30} {tests:>5} {m.wall:7.2f} {session} {m.requests.total:>8} "
             f"{m.requests.max_per_namespace:>6} {m.requests.max_lists_per_kind_ns:>12} {m.requests.object_gets:>8} "
-            f"{m.requests.metric_list_watch:>12.0f}  {ratio}"
+            f"{m.requests.metric_list_watch:>12.0f} {_memory(m):>12}  {ratio}"
         )
+
+
+def _memory(m: Measured) -> str:
+    """'212 (x5)': the largest peak RSS of one process, and how many processes the run had (controller + workers)."""
+    return f"{m.peak_mb:.0f} (x{m.processes})" if m.processes else "-"
 
 
 def _lbl(workers: int) -> str:
@@ -671,6 +726,38 @@ def print_crash(crash: CrashResult, full: bool) -> bool:
     return default_ratio >= CRASH_TARGET
 
 
+@dataclass
+class Collection:
+    components: int
+    tests: int
+    seconds: float  # median wall time of `pytest --collect-only`
+    peak_mb: float
+
+
+def collection_time(cluster: Cluster, work: Path, components: int, repeat: int) -> Collection:
+    """Start-up and collection alone for an environment of `components` Deployments (nothing is asked of the
+    cluster: collection never lists live objects), `-m postdeploy`, one process."""
+    env_dir = work / f"env-collect-{components}"
+    write_environment(env_dir, "bench", cluster, [app(i) for i in range(components)])
+    command = [sys.executable, "-m", "pytest", "features", "--env", "bench", f"--env-dir={env_dir}"]
+    command += [f"--reports-dir={work / 'collect-reports'}", "-m", "postdeploy", "--collect-only", "-q", "-n", "0"]
+    runs = [run(command, 600, memory=True) for _ in range(repeat)]
+    found = re.search(r"(\d+)(?:/\d+)? tests? collected", runs[0].stdout)
+    if found is None:
+        raise BenchError(f"no collection count in:\n{runs[0].stdout[-2000:]}")
+    tests = int(found.group(1))
+    ordered = sorted(runs, key=lambda d: d.seconds)
+    middle = ordered[(len(ordered) - 1) // 2]
+    return Collection(components, tests, middle.seconds, max(middle.peak_mb.values(), default=0.0))
+
+
+def print_collection(collection: Collection) -> None:
+    per = collection.seconds / collection.components * 1000
+    print(f"\ncollection: {collection.components} components -> {collection.tests} tests (-m postdeploy), "
+          f"`pytest --collect-only` {collection.seconds:.2f} s ({per:.2f} ms per component, start-up included), "
+          f"peak {collection.peak_mb:.0f} MB")  # fmt: skip
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
@@ -688,12 +775,15 @@ def main() -> int:
     parser.add_argument("--no-crash", action="store_true", help="skip the crash-loop measurement")
     parser.add_argument("--state-dir", type=Path, default=Path("/tmp/dv-bench-state"))
     parser.add_argument("--keep", action="store_true", help="leave the cluster running at the end")
+    parser.add_argument("--collect", type=int, default=1000, help="components for the collection-time measurement")
+    parser.add_argument("--results", type=Path, help="also write the results as Markdown (e.g. bench/RESULTS.md)")
     args = parser.parse_args()
     counts = sorted(set(args.deployments))  # ascending: each N adds Deployments to the ones already there
     nodes = args.nodes or auto_nodes(counts, args.replicas)
     state_dir = args.state_dir.resolve()
     rows: list[Row] = []
     crash: CrashResult | None = None
+    collection: Collection | None = None
     with sigterm_as_exit(), tempfile.TemporaryDirectory(prefix="dv-bench-") as tmp:
         work = Path(tmp)
         try:
@@ -714,6 +804,9 @@ def main() -> int:
                 rows += bench_count(cluster, audit, work, count, args.workers, args.selections, args.repeat)
                 print_rows([r for r in rows if r.count == count], args.workers, args.repeat)
                 print(f"after N={count}: {load()}", flush=True)
+            if args.collect:
+                collection = collection_time(cluster, work, args.collect, args.repeat)
+                print_collection(collection)
             if not args.no_crash:
                 crash = crash_loop(cluster, audit, work, args.full)
         finally:
@@ -722,14 +815,36 @@ def main() -> int:
             else:
                 stop_cluster(state_dir)
     print("\n" + "=" * 40 + " results " + "=" * 40)
-    print_rows(rows, args.workers, args.repeat)
-    print_breakdown(rows)
-    ok = request_target(rows)
-    if crash is not None:
-        ok &= print_crash(crash, args.full)
-    print(f"\n{load()} (timings are wall-clock: other work on the machine inflates them; request counts are exact)")
-    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    text = io.StringIO()
+    with redirect_stdout(text):
+        print_rows(rows, args.workers, args.repeat)
+        print_breakdown(rows)
+        ok = request_target(rows)
+        if collection is not None:
+            print_collection(collection)
+        if crash is not None:
+            ok &= print_crash(crash, args.full)
+        print(f"\n{load()} (timings are wall-clock: other work on the machine inflates them; request counts are exact)")
+        print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(text.getvalue(), end="")
+    if args.results:
+        write_results(args.results, text.getvalue())
     return 0 if ok else 1
+
+
+def write_results(path: Path, text: str) -> None:
+    """The results section as Markdown: one run, every figure side by side, with when and where it ran."""
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    header = [
+        "# Benchmark results",
+        "",
+        f"Produced by `bench/kube.py --results {path.name}` on {stamp}, {os.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]}, kube-apiserver {_kube_version()} with KWOK nodes. Everything below comes "
+        "from that one run; `bench/README.md` explains the method and what the numbers mean.",
+        "",
+        "```",
+    ]
+    path.write_text("\n".join(header) + "\n" + text.rstrip() + "\n```\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

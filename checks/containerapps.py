@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
-from checks.converge import State, look_or_wait
+from checks.converge import State, Timeline, look_or_wait
 from checks.deadline import Deadline
 from checks.images import ImageExpectation
 from checks.result import CheckResult, Evidence, Verdict
@@ -69,20 +69,21 @@ def check_container_app(
 ) -> CheckResult:
     """One look, or (with `within`) polling until settled, failed, or out of time."""
     views: list[AppView] = []
+    timeline = Timeline()
 
     def evaluate() -> State:
         views.append(read_app(client, ref, deadline))
         return app_state(views[-1], expected)
 
     try:
-        state = look_or_wait(evaluate, within, lambda window: poll(window, interval), grace=0)
+        state = look_or_wait(evaluate, within, lambda window: poll(window, interval), grace=0, timeline=timeline)
     except ArmNotFound as exc:
         return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{exc}; was it deployed to this resource group?")
     except ArmUnavailable as exc:
         return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
     assert state.verdict is not None
     evidence = _evidence(views[-1]) if views and state.verdict is not Verdict.PASS else ()
-    return CheckResult(CHECK, ref.where, state.verdict, state.message, evidence)
+    return CheckResult(CHECK, ref.where, state.verdict, state.message, (*evidence, *timeline.evidence()))
 
 
 def read_app(client: Any, ref: AppRef, deadline: Deadline) -> AppView:

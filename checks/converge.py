@@ -10,10 +10,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from checks.deadline import Deadline
-from checks.result import Verdict
+from checks.result import Evidence, Verdict
+
+
+@dataclass
+class Timeline:
+    """Every distinct state a wait went through, with when: the report shows the waits and retries, not just their
+    end ("+0.0s still converging: 1/3 updated ...", "+2.1s PASS: rolled out ...")."""
+
+    started: float = field(default_factory=time.monotonic)
+    lines: list[str] = field(default_factory=list)
+    _last: tuple[Verdict | None, str] | None = None
+
+    def saw(self, state: State) -> None:
+        key = (state.verdict, state.message)
+        if key != self._last:
+            label = state.verdict.value.upper() if state.verdict else "waiting"
+            self.lines.append(f"+{time.monotonic() - self.started:.1f}s {label}: {state.message}")
+            self._last = key
+
+    def evidence(self) -> tuple[Evidence, ...]:
+        return (Evidence("wait timeline", "\n".join(self.lines)),) if len(self.lines) > 1 else ()
 
 
 @dataclass(frozen=True)
@@ -25,17 +45,24 @@ class State:
 
 
 def converge(
-    evaluate: Callable[[], State], wakeups: Iterable[object], deadline: Deadline, grace: float
+    evaluate: Callable[[], State],
+    wakeups: Iterable[object],
+    deadline: Deadline,
+    grace: float,
+    timeline: Timeline | None = None,
 ) -> tuple[State, int]:
     """(final state, evaluations). A timeout while still converging is an ERROR that carries the last state seen."""
+    timeline = timeline if timeline is not None else Timeline()
     evaluations = 1
     state = evaluate()
+    timeline.saw(state)
     terminal_since: float | None = time.monotonic() if state.verdict is Verdict.FAIL else None
     if _settled(state, terminal_since, grace):
         return state, evaluations
     for _ in wakeups:
         evaluations += 1
         state = evaluate()
+        timeline.saw(state)
         # A terminal state starts the grace clock; any other state stops it: a crash that heals inside the grace
         # period is not a failure.
         terminal_since = (terminal_since or time.monotonic()) if state.verdict is Verdict.FAIL else None
@@ -43,7 +70,9 @@ def converge(
             return state, evaluations
     if state.verdict is Verdict.FAIL:
         return state, evaluations
-    return State(Verdict.ERROR, f"still converging when the {deadline.label} ran out: {state.message}"), evaluations
+    final = State(Verdict.ERROR, f"still converging when the {deadline.label} ran out: {state.message}")
+    timeline.saw(final)
+    return final, evaluations
 
 
 def _settled(state: State, terminal_since: float | None, grace: float) -> bool:
@@ -57,13 +86,15 @@ def look_or_wait(
     within: Deadline | None,
     wakeups: Callable[[Deadline], Iterable[object]],
     grace: float,
+    timeline: Timeline | None = None,
 ) -> State:
     """What every check with a `within` form does: one look when `within` is None (still converging counts as not
-    done: FAIL), else converge on `wakeups(within)`; a final state reached after several looks says how many."""
+    done: FAIL), else converge on `wakeups(within)`; a final state reached after several looks says how many, and
+    `timeline` (if given) keeps every state on the way."""
     if within is None:
         state = evaluate()
         return State(Verdict.FAIL, state.message) if state.verdict is None else state
-    state, looks = converge(evaluate, wakeups(within), within, grace)
+    state, looks = converge(evaluate, wakeups(within), within, grace, timeline)
     if state.verdict is Verdict.PASS or looks == 1:
         return state
     return State(state.verdict, f"{state.message} ({looks} looks)")

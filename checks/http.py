@@ -15,6 +15,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -78,6 +79,11 @@ def probe_health(
     except (requests.exceptions.ReadTimeout, TimeoutError):
         return _result(probe, Verdict.FAIL, f"no answer within {timeout:.1f}s; check the service's logs and load")
     except requests.exceptions.ConnectionError as exc:
+        if _unresolved(exc):
+            host = urlsplit(probe.url).hostname
+            return _result(
+                probe, Verdict.FAIL, f"cannot resolve {host} (DNS: {_reason(exc)}); check the name and the resolver"
+            )
         return _result(probe, Verdict.FAIL, f"cannot connect: {_reason(exc)}; is the service running and routed?")
     except requests.exceptions.RequestException as exc:
         return _result(probe, Verdict.FAIL, f"request failed: {_reason(exc)}")
@@ -94,17 +100,21 @@ def probe_health_within(
 
     A missing expectation (ERROR) cannot improve by waiting, so it returns at once.
     """
-    attempts = 0
+    attempts, started, tries = 0, time.monotonic(), []
     while True:
         attempts += 1
         result = probe_health(session, probe, expected_version, deadline)
+        tries.append(f"+{time.monotonic() - started:.1f}s attempt {attempts}: {result.verdict.value}: {result.message}")
         if result.ok or result.verdict is Verdict.ERROR or deadline.remaining() <= interval:
             break
         time.sleep(interval)
-    if not result.ok and attempts > 1:
+    if attempts == 1:
+        return result, attempts
+    retries = Evidence("retry timeline", "\n".join(tries))  # every retry shows in the report, passed or not
+    message = result.message
+    if not result.ok:
         message = f"still unhealthy after {attempts} attempts in {deadline.total():.0f}s; last: {result.message}"
-        result = _result(probe, result.verdict, message, result.evidence)
-    return result, attempts
+    return _result(probe, result.verdict, message, (*result.evidence, retries)), attempts
 
 
 def _judge(
@@ -222,10 +232,16 @@ def _excerpt(body: bytes, limit: int) -> str:
     return text + ("…" if len(body) > limit else "")
 
 
+def _unresolved(exc: BaseException) -> bool:
+    """Whether the name did not resolve: urllib3 says so in a NameResolutionError nested in requests' error."""
+    return "NameResolutionError" in str(exc) or "Failed to resolve" in str(exc)
+
+
 def _reason(exc: BaseException) -> str:
     """The innermost useful cause: 'Connection refused', 'certificate has expired', not urllib3's nesting."""
     text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "certificate verify failed", "timed out"):
+    markers = ("Connection refused", "Name or service not known", "Temporary failure in name resolution")
+    for marker in (*markers, "certificate verify failed", "timed out"):
         if marker in text:
             start = text.find(marker)
             end = text.find(")", start)

@@ -335,9 +335,14 @@ class KubeReader:
 
     def _unreachable(self, reason: object) -> str:
         text = str(reason)
-        # "refused" first: urllib3's NewConnectionError is a subclass of its connect-timeout error.
-        if "refused" in text.lower():
+        # Name resolution and "refused" first: urllib3's NewConnectionError (and its NameResolutionError) are
+        # subclasses of its connect-timeout error, and would otherwise read as "did not answer in time".
+        if isinstance(reason, urllib3.exceptions.NameResolutionError) or "Failed to resolve" in text:
+            what = "cannot be resolved (DNS)"
+        elif "refused" in text.lower():
             what = "refused the connection"
+        elif "reset by peer" in text.lower() or "aborted" in text.lower():
+            what = "dropped the connection (it stopped or restarted)"
         elif "timed out" in text.lower() or isinstance(reason, urllib3.exceptions.TimeoutError):
             what = "did not answer in time"
         else:
@@ -391,8 +396,13 @@ def guard_read_only(api: Any, allow_mutations: bool) -> Any:
 
 def _close_quietly(response: Any) -> None:
     """Close a streaming response from another thread; one that already ended has nothing left to close."""
-    with contextlib.suppress(RuntimeError, OSError):
-        getattr(response, "shutdown", response.close)()
+    with contextlib.suppress(RuntimeError, OSError, ValueError):
+        try:
+            getattr(response, "shutdown", response.close)()
+        except ValueError:
+            # urllib3 refuses shutdown() on a response whose connection already died (an API server that was killed
+            # mid-watch): found by tests/test_faults.py. Closing is all that is left to do.
+            response.close()
 
 
 def _selector_query(select: str) -> dict[str, str]:

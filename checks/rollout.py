@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.converge import State, look_or_wait
+from checks.converge import State, Timeline, look_or_wait
 from checks.deadline import Deadline
 from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Evidence, Verdict
@@ -35,6 +35,7 @@ def check_rollout(
 ) -> CheckResult:
     """One look, or (with `within`) a watch until complete, stuck, or out of time."""
     views: list[WorkloadView] = []
+    timeline = Timeline()
 
     def evaluate() -> State:
         views.append(read_workload(reader, ref, deadline))
@@ -44,12 +45,12 @@ def check_rollout(
     if ref.kind == "deployment":
         streams.append(("replicasets", ref.namespace))
     try:
-        state = look_or_wait(evaluate, within, lambda window: reader.wakeups(streams, window), limits.grace)
+        state = look_or_wait(evaluate, within, lambda window: reader.wakeups(streams, window), limits.grace, timeline)
     except KubeUnavailable as exc:
         return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
     assert state.verdict is not None
     evidence = workload_evidence(views[-1]) if views and state.verdict is not Verdict.PASS else ()
-    return CheckResult(CHECK, ref.where, state.verdict, state.message, evidence)
+    return CheckResult(CHECK, ref.where, state.verdict, state.message, (*evidence, *timeline.evidence()))
 
 
 def rollout_state(view: WorkloadView, limits: Limits) -> State:

@@ -178,6 +178,10 @@ def _handshake(target: TlsTarget, timeout: float, verify: bool, verify_error: st
         raise HandshakeFailed(_protocol_failure(target, exc)) from exc
     except TimeoutError as exc:
         raise HandshakeFailed(f"no TLS handshake with {address[0]}:{address[1]} within {timeout:.1f}s") from exc
+    except socket.gaierror as exc:
+        raise HandshakeFailed(
+            f"cannot resolve {address[0]} (DNS: {exc.strerror or exc}); check the name and the resolver"
+        ) from exc
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise HandshakeFailed(f"cannot connect to {address[0]}:{address[1]}: {reason}; is it listening?") from exc

@@ -52,7 +52,14 @@ def record(rows: dict[str, Row], report: pytest.TestReport) -> None:
     """Fold one phase report into its test's row: outcomes only get worse, durations add up."""
     props = dict(report.user_properties)
     if "component" not in props:
-        return
+        if not (report.failed and "[" in report.nodeid):
+            return
+        # A report no hook of ours saw: xdist's "worker crashed while running" for a test whose worker died. It
+        # must count, or the test would vanish from the verdict.
+        target = report.nodeid.rsplit("[", 1)[-1].rstrip("]").split("/", 1)[-1]
+        lines = (report.longreprtext or "the test ended without a report").strip().splitlines()
+        said = next((line for line in lines if "crashed" in line), lines[0])
+        props = {"component": target, "check": "?", "verdict": "error", "message": said}
     row = rows.get(report.nodeid)
     if row is None:
         test_id = report.nodeid.rsplit("[", 1)[-1].rstrip("]") if "[" in report.nodeid else report.nodeid

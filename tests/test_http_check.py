@@ -140,6 +140,9 @@ def test_within_retries_until_the_deadline_and_reports_attempts(session, ca_bund
     assert result.verdict is Verdict.FAIL
     assert attempts >= 3
     assert result.message.startswith(f"still unhealthy after {attempts} attempts in 1s; last: HTTP 503")
+    retries = next(e.content for e in result.evidence if e.name == "retry timeline").splitlines()
+    assert len(retries) == attempts  # every retry is in the report
+    assert retries[0].startswith("+0.0s attempt 1: fail: HTTP 503 Service Unavailable")
 
 
 def test_within_returns_at_once_when_healthy(session, ca_bundle):

@@ -95,18 +95,23 @@ def mutate(document: Any, path: list[Any], value: Any) -> Any:
     """Set `value` at `path` where the path exists (or can be made to), else leave the document as it is."""
     node = document
     for key in path[:-1]:
-        if (isinstance(node, dict) and key in node) or (
-            isinstance(node, list) and isinstance(key, int) and key < len(node)
-        ):
-            node = node[key]
-        else:
+        node = _child(node, key)
+        if node is None:
             return document
     last = path[-1]
-    if (isinstance(node, dict) and isinstance(last, str)) or (
-        isinstance(node, list) and isinstance(last, int) and last < len(node)
-    ):
+    if isinstance(node, dict) and isinstance(last, str):
+        node[last] = value
+    if isinstance(node, list) and isinstance(last, int) and last < len(node):
         node[last] = value
     return document
+
+
+def _child(node: Any, key: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and key < len(node):
+        return node[key]
+    return None
 
 
 @SETTINGS
