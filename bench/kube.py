@@ -838,7 +838,7 @@ def write_results(path: Path, text: str) -> None:
     header = [
         "# Benchmark results",
         "",
-        f"Produced by `bench/kube.py --results {path.name}` on {stamp}, {os.cpu_count()} CPUs, "
+        f"Produced by `{shlex.join(['bench/kube.py', *sys.argv[1:]])}` on {stamp}, {os.cpu_count()} CPUs, "
         f"Python {sys.version.split()[0]}, kube-apiserver {_kube_version()} with KWOK nodes. Everything below comes "
         "from that one run; `bench/README.md` explains the method and what the numbers mean.",
         "",
