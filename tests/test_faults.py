@@ -6,6 +6,7 @@ other tests; Azure faults use an ARM test server of their own."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -61,6 +62,28 @@ def cluster(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(CLUSTER_SH), *args], capture_output=True, text=True, timeout=600, check=True, env=env
     )
+
+
+def wait_for_a_watch(since: float, timeout: float = 60) -> None:
+    """Until the suite has a watch open on dv-fault (b-waiting's rollout wait): a-web has been decided by then. Read
+    from the audit log, so the fault lands mid-wait however slowly the suite started."""
+    log = STATE / "kwok" / "clusters" / "dv-fault" / "logs" / "audit.log"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for line in log.read_text().splitlines()[-200:]:
+            event = json.loads(line) if line.strip() else {}
+            if _suite_watch_since(event, since):
+                time.sleep(0.5)  # and let the other streams of the same wait open too
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"the suite opened no watch on dv-fault within {timeout:.0f}s")
+
+
+def _suite_watch_since(event: dict, since: float) -> bool:
+    if event.get("verb") != "watch" or not event.get("userAgent", "").startswith("OpenAPI-Generator/"):
+        return False
+    stamp = str(event.get("requestReceivedTimestamp", "")).replace("Z", "+00:00")
+    return dt.datetime.fromisoformat(stamp).timestamp() >= since
 
 
 def apiserver_pid() -> int:
@@ -140,9 +163,9 @@ def allure_count(reports: Path) -> int:
 
 def test_api_server_that_stops_answering_mid_run(fault_cluster, tmp_path):
     envs = kube_env(tmp_path / "envs", fault_cluster)
-    began = time.monotonic()
+    began, since = time.monotonic(), time.time()
     process = start(envs, tmp_path / "r", "-m", "rollout or pods", "-n", "0", "-p", "no:randomly")
-    time.sleep(4)  # b-waiting's rollout watch is open by now
+    wait_for_a_watch(since)
     os.kill(apiserver_pid(), signal.SIGSTOP)
     try:
         code, output, took = finish(process, began)
@@ -164,9 +187,9 @@ def test_api_server_that_stops_answering_mid_run(fault_cluster, tmp_path):
 
 def test_api_server_killed_mid_run(fault_cluster, tmp_path):
     envs = kube_env(tmp_path / "envs", fault_cluster)
-    began = time.monotonic()
+    began, since = time.monotonic(), time.time()
     process = start(envs, tmp_path / "r", "-m", "rollout or pods", "-n", "0", "-p", "no:randomly")
-    time.sleep(4)
+    wait_for_a_watch(since)
     os.kill(apiserver_pid(), signal.SIGKILL)
     try:
         code, output, took = finish(process, began)
