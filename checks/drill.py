@@ -20,7 +20,7 @@ from checks.containerapps import AppRef
 from checks.deadline import Deadline
 from checks.helm import HelmRef
 from checks.kube import KubeReader
-from checks.workloads import PLURALS, WorkloadRef, read_workload
+from checks.workloads import PLURALS, WorkloadRef, read_workload, revision_hash
 
 TEMPLATE_HASH = "pod-template-hash"
 
@@ -59,7 +59,7 @@ def roll_back_workload(writer: KubeReader, ref: WorkloadRef, recorded: WorkloadS
         )
         return f"{ref.where}: pod template of ReplicaSet {match['metadata']['name']} restored"
     revisions = writer.listing("controllerrevisions", ref.namespace, deadline).owned_by(uid)
-    match = next((r for r in revisions if _revision_hash(r) == recorded.template_hash), None)
+    match = next((r for r in revisions if revision_hash(r) == recorded.template_hash), None)
     if match is None:
         raise DrillImpossible(_gone(ref, recorded, "ControllerRevision"))
     writer.patch(
@@ -100,10 +100,6 @@ def roll_back_traffic(client: Any, ref: AppRef, recorded: ContainerAppState, dea
     arm_call(lambda **kw: poller.result(timeout=deadline.timeout(300)), deadline, ref.where)
     split = ", ".join(f"{t['weight']}% {t['revisionName']}" for t in traffic)
     return f"{ref.where}: traffic switched back to {split}"
-
-
-def _revision_hash(revision: dict[str, Any]) -> str:
-    return str(revision["metadata"].get("labels", {}).get("controller-revision-hash", revision["metadata"]["name"]))
 
 
 def _gone(ref: WorkloadRef, recorded: WorkloadState, what: str) -> str:

@@ -271,7 +271,7 @@ class KubeReader:
         response = self.api.call_api(method, url, header_params=headers, body=serialized, _request_timeout=timeout)
         payload = response.read()
         if response.status != 200:
-            raise KubeUnavailable(self._refused(path, response.status, payload).replace("GET", "PATCH", 1))
+            raise KubeUnavailable(self._refused("PATCH", path, response.status, payload))
         document: Obj = json.loads(payload)
         return document
 
@@ -330,7 +330,7 @@ class KubeReader:
         except ApiException as exc:  # TLS errors surface here with status 0
             raise KubeUnavailable(f"cluster {self.cluster} ({self.where}): {exc.reason}") from exc
         if response.status != 200:
-            raise KubeUnavailable(self._refused(path, response.status, response.read()))
+            raise KubeUnavailable(self._refused("GET", path, response.status, response.read()))
         return response
 
     def _unreachable(self, reason: object) -> str:
@@ -352,7 +352,7 @@ class KubeReader:
             f"{self.where} points at it"
         )
 
-    def _refused(self, path: str, status: int, body: bytes) -> str:
+    def _refused(self, verb: str, path: str, status: int, body: bytes) -> str:
         try:
             message = json.loads(body).get("message", "")
         except ValueError:
@@ -363,7 +363,7 @@ class KubeReader:
             return (
                 f"cluster {self.cluster}: forbidden (403): {message}; the suite needs get/list/watch (see deploy/rbac/)"
             )
-        return f"cluster {self.cluster}: GET {path} answered {status}: {message}"
+        return f"cluster {self.cluster}: {verb} {path} answered {status}: {message}"
 
 
 def _configuration() -> Any:

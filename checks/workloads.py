@@ -184,12 +184,18 @@ def _statefulset_history(reader: KubeReader, ref: WorkloadRef, uid: str, deadlin
             {
                 "revision": int(r.get("revision", 0)),
                 "name": r["metadata"]["name"],
-                "hash": r["metadata"].get("labels", {}).get("controller-revision-hash", r["metadata"]["name"]),
+                "hash": revision_hash(r),
             }
             for r in revisions
         ),
         key=lambda h: -h["revision"],
     )
+
+
+def revision_hash(revision: Obj) -> str:
+    """A ControllerRevision's hash as its pods carry it: the label (DaemonSet) or, for a StatefulSet, whose pods
+    carry the revision's name, the name."""
+    return str(revision["metadata"].get("labels", {}).get("controller-revision-hash", revision["metadata"]["name"]))
 
 
 def is_ready(pod: Obj) -> bool:

@@ -19,6 +19,7 @@ from steps.common import assert_results, attach_results, parse_duration
 from suite.clients import KubeClients
 from suite.config import Component, Environment
 from suite.release import Expectation
+from suite.versions import workload_ref
 
 
 def on_cluster(
@@ -36,9 +37,8 @@ def _on_workload(
     kube: KubeClients, component: Component, check: str, run: Callable[[KubeReader, WorkloadRef], CheckResult]
 ) -> list[CheckResult]:
     """`on_cluster` for a component's workload: the reference comes from the environment entry."""
-    assert component.namespace is not None  # the config loader requires both for Kubernetes kinds
-    assert component.cluster is not None
-    ref = WorkloadRef(component.kind, component.namespace, component.workload or component.name)
+    assert component.cluster is not None  # the config loader requires it for Kubernetes kinds
+    ref = workload_ref(component)
     return on_cluster(kube, component.cluster, ref.where, check, lambda reader: run(reader, ref))
 
 

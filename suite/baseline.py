@@ -11,14 +11,13 @@ be recorded: a half-recorded baseline would make a later rollback check pass or 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from pathlib import Path
 
 from pydantic import TypeAdapter
 
 from checks.baseline import Baseline, ComponentState
 from suite.config import ConfigError, validate
+from suite.files import write_json_atomic
 from suite.yamlsource import YamlSourceError, load_yaml_with_lines
 
 STATE_PROPERTY = "baseline_state"  # the report user property that carries one component's recorded state
@@ -92,8 +91,5 @@ def write_baseline(path: Path, env: str, release: str | None, states: dict[str, 
         release=release,
         components={name: STATE.validate_json(states[name]) for name in sorted(states)},
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".json.{os.getpid()}")
-    partial.write_text(json.dumps(baseline.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
-    partial.replace(path)
+    write_json_atomic(path, baseline.model_dump(mode="json"))
     return baseline

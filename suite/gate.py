@@ -7,14 +7,13 @@ could not decide, a setup error, zero selected tests.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from suite.files import write_json_atomic
 from suite.verdicts import Undecided
 
 if TYPE_CHECKING:
@@ -112,16 +111,9 @@ def write_verdict(run: Run, exitstatus: int, config: pytest.Config) -> None:
         "exit_status": int(exitstatus),
         "tests": [{**asdict(r), "duration": round(r.duration, 4)} for r in rows],
     }
-    run.reports.mkdir(parents=True, exist_ok=True)
-    target = run.reports / "verdict.json"
-    partial = target.with_suffix(f".json.{os.getpid()}")
-    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    partial.replace(target)  # atomic: a reader never sees half a verdict
+    write_json_atomic(run.reports / "verdict.json", document)
     # The same, under the environment's name: what a promotion out of this environment reads as its evidence.
-    named = run.reports / f"verdict-{run.env.name}.json"
-    partial = named.with_suffix(f".json.{os.getpid()}")
-    partial.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    partial.replace(named)
+    write_json_atomic(run.reports / f"verdict-{run.env.name}.json", document)
 
 
 def print_summary(reporter: Any, run: Run, exitstatus: int, markexpr: str) -> None:

@@ -161,53 +161,55 @@ def allure_count(reports: Path) -> int:
     return len(list((reports / "allure-results").glob("*-result.json")))
 
 
-def test_api_server_that_stops_answering_mid_run(fault_cluster, tmp_path):
+def kube_run_under_fault(fault_cluster: str, tmp_path: Path, inject, recover) -> tuple[int, str, float]:
+    """The suite over dv-fault (-m "rollout or pods", one process, in file order), with `inject()` called once
+    b-waiting's rollout watch is open and `recover()` after the run, whatever happened."""
     envs = kube_env(tmp_path / "envs", fault_cluster)
     began, since = time.monotonic(), time.time()
     process = start(envs, tmp_path / "r", "-m", "rollout or pods", "-n", "0", "-p", "no:randomly")
     wait_for_a_watch(since)
-    os.kill(apiserver_pid(), signal.SIGSTOP)
+    inject()
     try:
-        code, output, took = finish(process, began)
+        return finish(process, began)
     finally:
-        os.kill(apiserver_pid(), signal.SIGCONT)
+        recover()
+
+
+def assert_red_in_budget_and_intact(code: int, output: str, took: float, reports: Path, words: tuple[str, ...]):
+    """Red, inside the budget, the test decided before the fault still passed, every error names the fault in one
+    of `words`, and every test that ran has its Allure result."""
     assert code == 1, output[-3000:]
     assert took < BUDGET + 15, f"the gate took {took:.0f}s with a budget of {BUDGET:g}s"
-    found = rows(tmp_path / "r")
+    found = rows(reports)
     assert found[("a-web", "rollout_complete")]["outcome"] == "pass"  # ran before the fault: intact
-    frozen = [t for t in found.values() if t["outcome"] == "error"]
-    assert frozen, output[-3000:]
-    for test in frozen:
-        assert any(
-            words in test["message"]
-            for words in ("did not answer in time", "stopped answering", "not asked", "still converging")
-        ), test["message"]
-    assert allure_count(tmp_path / "r") == len(found)
+    errors = [t for t in found.values() if t["outcome"] == "error"]
+    assert errors, output[-3000:]
+    for test in errors:
+        assert any(w in test["message"] for w in words), test["message"]
+    assert allure_count(reports) == len(found)
+
+
+def test_api_server_that_stops_answering_mid_run(fault_cluster, tmp_path):
+    code, output, took = kube_run_under_fault(
+        fault_cluster,
+        tmp_path,
+        lambda: os.kill(apiserver_pid(), signal.SIGSTOP),
+        lambda: os.kill(apiserver_pid(), signal.SIGCONT),
+    )
+    words = ("did not answer in time", "stopped answering", "not asked", "still converging")
+    assert_red_in_budget_and_intact(code, output, took, tmp_path / "r", words)
 
 
 def test_api_server_killed_mid_run(fault_cluster, tmp_path):
-    envs = kube_env(tmp_path / "envs", fault_cluster)
-    began, since = time.monotonic(), time.time()
-    process = start(envs, tmp_path / "r", "-m", "rollout or pods", "-n", "0", "-p", "no:randomly")
-    wait_for_a_watch(since)
-    os.kill(apiserver_pid(), signal.SIGKILL)
-    try:
-        code, output, took = finish(process, began)
-    finally:
+    def restart() -> None:
         cluster("stop", "dv-fault")
         cluster("start", "dv-fault", "1")
-    assert code == 1, output[-3000:]
-    assert took < BUDGET + 15, f"the gate took {took:.0f}s with a budget of {BUDGET:g}s"
-    found = rows(tmp_path / "r")
-    assert found[("a-web", "rollout_complete")]["outcome"] == "pass"
-    killed = [t for t in found.values() if t["outcome"] == "error"]
-    assert killed
-    for test in killed:
-        assert any(
-            words in test["message"]
-            for words in ("refused the connection", "dropped the connection", "stopped answering")
-        ), test["message"]
-    assert allure_count(tmp_path / "r") == len(found)
+
+    code, output, took = kube_run_under_fault(
+        fault_cluster, tmp_path, lambda: os.kill(apiserver_pid(), signal.SIGKILL), restart
+    )
+    words = ("refused the connection", "dropped the connection", "stopped answering")
+    assert_red_in_budget_and_intact(code, output, took, tmp_path / "r", words)
 
 
 def test_xdist_worker_that_dies(testbed, tmp_path):
