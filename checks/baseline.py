@@ -20,11 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from checks.containerapps import AppRef, read_app, traffic_of
 from checks.deadline import Deadline
 from checks.helm import HelmRef, HelmRevision, release_history
-from checks.kube import KubeReader, Obj
+from checks.runner import Absent
+from checks.transports.kube import KubeReader, Obj
 from checks.workloads import REVISION, WorkloadRef, is_ready, read_workload
 
 
-class NotRecordable(Exception):
+class NotRecordable(Absent):
     """There is nothing to record (the workload or release does not exist): the baseline would be a lie."""
 
 

@@ -22,9 +22,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from checks.deadline import BudgetExhausted, Deadline
-from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Evidence, Verdict
 from checks.tls import HandshakeFailed, ServedCert, TlsTarget, served_leaf
+from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 
 CHECK = "certmanager_certificate"
 TLS_SECRETS = "fields:type=kubernetes.io/tls"  # Secrets are only listed narrowed; cert-manager writes this type

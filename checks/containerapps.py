@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
 from checks.converge import State, Timeline, look_or_wait
 from checks.deadline import Deadline
 from checks.images import ImageExpectation
 from checks.result import CheckResult, Evidence, Verdict
+from checks.transports.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
 
 CHECK = "containerapp_healthy"
 SETTLED_APP = {"Succeeded"}

@@ -14,12 +14,12 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from checks.arm import arm_call
 from checks.baseline import ContainerAppState, HelmState, WorkloadState
 from checks.containerapps import AppRef
 from checks.deadline import Deadline
 from checks.helm import HelmRef
-from checks.kube import KubeReader
+from checks.transports.arm import arm_call
+from checks.transports.kube import KubeReader
 from checks.workloads import PLURALS, WorkloadRef, read_workload, revision_hash
 
 TEMPLATE_HASH = "pod-template-hash"

@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 from checks.deadline import Deadline
-from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Evidence, Verdict
+from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 from checks.workloads import WorkloadRef, read_workload
 
 CHECK = "service_endpoints"

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
 from checks.containerapps import AppRef, poll
 from checks.converge import State, look_or_wait
 from checks.deadline import Deadline
 from checks.result import CheckResult, Evidence, Verdict
+from checks.transports.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
 
 CHECK = "functionapp_deployed"
 # Kudu DeployStatus: 0 Pending, 1 Building, 2 Deploying, 3 Failed, 4 Success

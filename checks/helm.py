@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.deadline import Deadline
-from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Evidence, Verdict
+from checks.runner import Undecidable
+from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 
 CHECK = "helm_release"
 HELM_SECRETS = "labels:owner=helm"
@@ -86,7 +87,7 @@ class HelmRevision:
         }
 
 
-class UnreadableRelease(Exception):
+class UnreadableRelease(Undecidable):
     """A release Secret that is not what Helm writes (another storage format, or damaged)."""
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checks.deadline import Deadline
-from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Verdict
 from checks.rollout import workload_evidence
+from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 from checks.workloads import WorkloadRef, is_ready, read_workload
 
 CHECK = "image_identity"

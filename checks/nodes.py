@@ -7,8 +7,8 @@ Kured's reboot annotations) when the environment names one.
 from __future__ import annotations
 
 from checks.deadline import Deadline
-from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Evidence, Verdict
+from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 
 CHECK = "nodes_healthy"
 

@@ -11,9 +11,9 @@ states, the events of the workload and its pods, and the log tails of the failin
 from __future__ import annotations
 
 from checks.deadline import Deadline
-from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Evidence, Verdict
 from checks.rollout import Limits, workload_evidence
+from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 from checks.workloads import PodProblem, WorkloadRef, WorkloadView, read_workload
 
 CHECK = "pods_healthy"

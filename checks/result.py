@@ -16,6 +16,19 @@ class Verdict(StrEnum):
     ERROR = "error"
 
 
+class Category(StrEnum):
+    """Where a red result is filed in the report: the failure classes a reviewer triages by. A result carries its
+    category as data; the report never guesses it from the wording of the message."""
+
+    WRONG_VERSION = "Wrong version"
+    CERTIFICATE = "Certificate"
+    ROLLOUT_STUCK = "Rollout stuck"
+    UNHEALTHY_ENDPOINT = "Unhealthy endpoint"
+    PROVISIONING = "Provisioning"
+    UNREACHABLE = "Infrastructure unreachable"
+    UNDECIDED = "Could not decide"
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One attachment: a name, its text and a MIME type (text/plain or application/json)."""
@@ -43,6 +56,9 @@ class CheckResult:
     verdict: Verdict
     message: str
     evidence: tuple[Evidence, ...] = field(default=())
+    # The failure class of a red result; None lets the family decide (its category for a FAIL, "Could not decide"
+    # for an ERROR). Ignored on a PASS.
+    category: Category | None = None
 
     @property
     def ok(self) -> bool:

@@ -14,7 +14,6 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from checks.arm import ArmNotFound, ArmUnavailable
 from checks.baseline import (
     ComponentState,
     HelmState,
@@ -28,8 +27,9 @@ from checks.baseline import (
 from checks.containerapps import AppRef
 from checks.deadline import Deadline
 from checks.helm import HelmRef, HelmRevision, UnreadableRelease, release_history
-from checks.kube import KubeReader, KubeUnavailable
 from checks.result import CheckResult, Evidence, Verdict
+from checks.transports.arm import ArmNotFound, ArmUnavailable
+from checks.transports.kube import KubeReader, KubeUnavailable
 from checks.workloads import WorkloadRef
 
 CHECK = "rollback_restored"

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from checks.converge import State, Timeline, look_or_wait
 from checks.deadline import Deadline
-from checks.kube import KubeReader, KubeUnavailable, Obj
 from checks.result import CheckResult, Evidence, Verdict
+from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 from checks.workloads import PLURALS, WorkloadRef, WorkloadView, is_ready, read_workload
 
 CHECK = "rollout_complete"

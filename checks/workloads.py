@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.deadline import Deadline
-from checks.kube import KubeReader, KubeUnavailable, Obj
+from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 
 KIND_NAMES = {"deployment": "Deployment", "daemonset": "DaemonSet", "statefulset": "StatefulSet"}
 PLURALS = {"deployment": "deployments", "daemonset": "daemonsets", "statefulset": "statefulsets"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pytest_bdd import then, when
 
-from checks.arm import ArmUnavailable
+from checks.transports.arm import ArmUnavailable
 from checks.containerapps import AppExpectation, AppRef, check_container_app
 from checks.deadline import Deadline
 from checks.functionapps import check_function_app

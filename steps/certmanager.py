@@ -8,7 +8,7 @@ from pytest_bdd import then, when
 
 from checks.certmanager import CertificateRef, check_certificate
 from checks.deadline import Deadline
-from checks.kube import KubeReader
+from checks.transports.kube import KubeReader
 from checks.result import CheckResult
 from checks.tls import TlsTarget
 from steps.common import assert_results

@@ -9,7 +9,7 @@ from pytest_bdd import parsers, then, when
 from checks.deadline import Deadline
 from checks.endpoints import check_endpoints
 from checks.images import ImageExpectation, check_image
-from checks.kube import KubeReader, KubeUnavailable
+from checks.transports.kube import KubeReader, KubeUnavailable
 from checks.nodes import check_nodes
 from checks.pods import check_pods
 from checks.result import CheckResult, Verdict

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from pytest_bdd import then, when
 
-from checks.arm import ArmNotFound, ArmUnavailable
+from checks.transports.arm import ArmNotFound, ArmUnavailable
 from checks.baseline import NotRecordable
 from checks.deadline import Deadline
 from checks.helm import UnreadableRelease
-from checks.kube import KubeUnavailable
+from checks.transports.kube import KubeUnavailable
 from checks.promotion import CHECK, Candidate, PromotionFacts, check_promotion
 from checks.result import CheckResult, Verdict
 from steps.common import assert_results, attach_results

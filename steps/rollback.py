@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from pytest_bdd import given, then, when
 
-from checks.arm import ArmNotFound, ArmUnavailable
+from checks.transports.arm import ArmNotFound, ArmUnavailable
 from checks.baseline import (
     ComponentState,
     ContainerAppState,
@@ -19,7 +19,7 @@ from checks.baseline import (
 from checks.deadline import Deadline
 from checks.drill import DrillImpossible, roll_back_helm, roll_back_traffic, roll_back_workload
 from checks.helm import UnreadableRelease
-from checks.kube import KubeUnavailable, ReadOnlyViolation
+from checks.transports.kube import KubeUnavailable, ReadOnlyViolation
 from checks.result import CheckResult, Verdict
 from checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
 from checks.rollout import Limits, check_rollout

@@ -15,8 +15,8 @@ import shutil
 import time
 from typing import Any
 
-from checks.arm import ArmUnavailable
-from checks.kube import KubeReader, KubeUnavailable
+from checks.transports.arm import ArmUnavailable
+from checks.transports.kube import KubeReader, KubeUnavailable
 from suite.config import Environment
 
 logging.getLogger("azure").setLevel(logging.WARNING)

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checks.arm import ArmNotFound, ArmUnavailable
+from checks.transports.arm import ArmNotFound, ArmUnavailable
 from checks.baseline import NotRecordable
 from checks.deadline import Deadline
 from checks.helm import UnreadableRelease
-from checks.kube import KubeUnavailable
+from checks.transports.kube import KubeUnavailable
 from suite.clients import AzureClients, KubeClients
 from suite.config import ConfigError, Environment, load_environment
 from suite.versions import running_version

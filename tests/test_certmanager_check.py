@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from checks.certmanager import CertificateRef, check_certificate
 from checks.deadline import Deadline
-from checks.kube import KubeReader
+from checks.transports.kube import KubeReader
 from checks.result import Verdict
 from checks.tls import ServedCert, TlsTarget
 

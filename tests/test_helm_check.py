@@ -13,7 +13,7 @@ import pytest
 
 from checks.deadline import Deadline
 from checks.helm import HelmExpectation, HelmRef, check_helm_release, release_history
-from checks.kube import KubeReader
+from checks.transports.kube import KubeReader
 from checks.result import Verdict
 from testbed.helm import BINARIES, CHART, Helm, chart_copy
 

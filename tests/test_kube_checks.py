@@ -13,7 +13,7 @@ import pytest
 from checks.deadline import Deadline
 from checks.endpoints import check_endpoints
 from checks.images import ImageExpectation, check_image
-from checks.kube import KubeReader, KubeUnavailable, ReadOnlyViolation
+from checks.transports.kube import KubeReader, KubeUnavailable, ReadOnlyViolation
 from checks.nodes import check_nodes
 from checks.pods import check_pods
 from checks.result import Verdict

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from checks.converge import State, Timeline, converge
 from checks.deadline import Deadline
-from checks.kube import KubeReader
+from checks.transports.kube import KubeReader
 from checks.result import Verdict
 from checks.rollout import Limits, check_rollout
 from checks.workloads import WorkloadRef

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from checks.deadline import BudgetExhausted, Deadline
+from checks.runner import Absent
+from checks.transports import Failure, TransportError
 
 T = TypeVar("T")
 REQUEST_TIMEOUT = 20.0
@@ -23,11 +25,11 @@ SECRET_KEYS = re.compile(r"password|secret|token|key|connectionstring|credential
 PUBLIC_KEYS = frozenset({"passwordSecretRef", "keyVaultUrl", "secretRef", "name", "identity"})
 
 
-class ArmUnavailable(Exception):
+class ArmUnavailable(TransportError):
     """ARM could not answer the question (unreachable, refused credentials, throttled past the budget): ERROR."""
 
 
-class ArmNotFound(Exception):
+class ArmNotFound(Absent):
     """The resource does not exist: the deployment is wrong (FAIL), unless the environment file is."""
 
 
@@ -45,7 +47,7 @@ def arm_call(call: Callable[..., T], deadline: Deadline, what: str) -> T:
         try:
             timeout = deadline.timeout(REQUEST_TIMEOUT)
         except BudgetExhausted as exc:
-            raise ArmUnavailable(f"{what}: not asked: {exc}") from exc
+            raise ArmUnavailable(f"{what}: not asked: {exc}", Failure.SPENT) from exc
         try:
             return call(connection_timeout=timeout, read_timeout=timeout, retry_total=0)
         except ResourceNotFoundError as exc:
@@ -53,15 +55,19 @@ def arm_call(call: Callable[..., T], deadline: Deadline, what: str) -> T:
         except ClientAuthenticationError as exc:
             raise ArmUnavailable(
                 f"{what}: credentials refused ({exc.status_code}): {_arm_message(exc)}; check "
-                "the identity's role assignment (Reader on the resource group)"
+                "the identity's role assignment (Reader on the resource group)",
+                Failure.CREDENTIALS,
             ) from exc
         except HttpResponseError as exc:
             if exc.status_code == 429:
                 _wait_out_throttling(exc, deadline, what)
                 continue
-            raise ArmUnavailable(f"{what}: ARM answered {exc.status_code}: {_arm_message(exc)}") from exc
+            failure = Failure.FORBIDDEN if exc.status_code == 403 else Failure.OTHER
+            raise ArmUnavailable(f"{what}: ARM answered {exc.status_code}: {_arm_message(exc)}", failure) from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise ArmUnavailable(f"{what}: ARM did not answer in time or is unreachable: {_first_line(exc)}") from exc
+            raise ArmUnavailable(
+                f"{what}: ARM did not answer in time or is unreachable: {_first_line(exc)}", Failure.UNREACHABLE
+            ) from exc
 
 
 def _wait_out_throttling(exc: Any, deadline: Deadline, what: str) -> None:
@@ -72,7 +78,8 @@ def _wait_out_throttling(exc: Any, deadline: Deadline, what: str) -> None:
         raise ArmUnavailable(
             f"{what}: throttled by ARM (429, Retry-After {delay:g}s) with "
             f"{deadline.remaining():.0f}s of the {deadline.label} left; run fewer checks per "
-            "subscription at once or raise the budget"
+            "subscription at once or raise the budget",
+            Failure.THROTTLED,
         ) from exc
     time.sleep(delay)
 

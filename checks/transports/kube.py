@@ -24,6 +24,7 @@ from urllib.parse import quote
 import urllib3
 
 from checks.deadline import BudgetExhausted, Deadline
+from checks.transports import Failure, TransportError
 
 Obj = dict[str, Any]
 
@@ -49,7 +50,7 @@ READ_VERBS = frozenset({"GET", "HEAD"})
 REQUEST_TIMEOUT = 15.0  # per request, capped by the run's deadline
 
 
-class KubeUnavailable(Exception):
+class KubeUnavailable(TransportError):
     """The cluster could not be asked (unreachable, slow, refused credentials, RBAC, unknown context): ERROR."""
 
 
@@ -271,7 +272,7 @@ class KubeReader:
         response = self.api.call_api(method, url, header_params=headers, body=serialized, _request_timeout=timeout)
         payload = response.read()
         if response.status != 200:
-            raise KubeUnavailable(self._refused("PATCH", path, response.status, payload))
+            raise self._refused("PATCH", path, response.status, payload)
         document: Obj = json.loads(payload)
         return document
 
@@ -294,7 +295,7 @@ class KubeReader:
         try:
             document: Obj = json.loads(body)
         except ValueError as exc:
-            raise KubeUnavailable(f"cluster {self.cluster}: {path} did not answer JSON") from exc
+            raise KubeUnavailable(f"cluster {self.cluster}: {path} did not answer JSON", Failure.MALFORMED) from exc
         return document
 
     def _get(self, path: str, query: dict[str, str], deadline: Deadline) -> bytes:
@@ -302,7 +303,9 @@ class KubeReader:
         try:
             return bytes(response.read())
         except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError) as exc:
-            raise KubeUnavailable(f"cluster {self.cluster}: the API server stopped answering during {path}") from exc
+            raise KubeUnavailable(
+                f"cluster {self.cluster}: the API server stopped answering during {path}", Failure.UNREACHABLE
+            ) from exc
 
     def _open(self, path: str, query: dict[str, str], deadline: Deadline, read_timeout: float | None = None) -> Any:
         from kubernetes.client.exceptions import ApiException
@@ -310,7 +313,7 @@ class KubeReader:
         try:
             timeout = deadline.timeout(REQUEST_TIMEOUT)
         except BudgetExhausted as exc:
-            raise KubeUnavailable(f"cluster {self.cluster}: not asked: {exc}") from exc
+            raise KubeUnavailable(f"cluster {self.cluster}: not asked: {exc}", Failure.SPENT) from exc
         method, url, headers, _, _ = self.api.param_serialize(
             "GET",
             path,
@@ -324,13 +327,13 @@ class KubeReader:
                 method, url, header_params=headers, _request_timeout=(timeout, read_timeout or timeout)
             )
         except urllib3.exceptions.MaxRetryError as exc:
-            raise KubeUnavailable(self._unreachable(exc.reason)) from exc
+            raise KubeUnavailable(self._unreachable(exc.reason), Failure.UNREACHABLE) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeUnavailable(self._unreachable(exc)) from exc
+            raise KubeUnavailable(self._unreachable(exc), Failure.UNREACHABLE) from exc
         except ApiException as exc:  # TLS errors surface here with status 0
             raise KubeUnavailable(f"cluster {self.cluster} ({self.where}): {exc.reason}") from exc
         if response.status != 200:
-            raise KubeUnavailable(self._refused("GET", path, response.status, response.read()))
+            raise self._refused("GET", path, response.status, response.read())
         return response
 
     def _unreachable(self, reason: object) -> str:
@@ -352,18 +355,22 @@ class KubeReader:
             f"{self.where} points at it"
         )
 
-    def _refused(self, verb: str, path: str, status: int, body: bytes) -> str:
+    def _refused(self, verb: str, path: str, status: int, body: bytes) -> KubeUnavailable:
         try:
             message = json.loads(body).get("message", "")
         except ValueError:
             message = body[:200].decode("utf-8", errors="replace")
         if status == 401:
-            return f"cluster {self.cluster}: credentials of {self.where} were refused (401): {message}"
-        if status == 403:
-            return (
-                f"cluster {self.cluster}: forbidden (403): {message}; the suite needs get/list/watch (see deploy/rbac/)"
+            return KubeUnavailable(
+                f"cluster {self.cluster}: credentials of {self.where} were refused (401): {message}",
+                Failure.CREDENTIALS,
             )
-        return f"cluster {self.cluster}: {verb} {path} answered {status}: {message}"
+        if status == 403:
+            return KubeUnavailable(
+                f"cluster {self.cluster}: forbidden (403): {message}; the suite needs get/list/watch (see deploy/rbac/)",
+                Failure.FORBIDDEN,
+            )
+        return KubeUnavailable(f"cluster {self.cluster}: {verb} {path} answered {status}: {message}")
 
 
 def _configuration() -> Any:

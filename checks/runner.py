@@ -1,0 +1,57 @@
+"""The one place where "could not ask" and "is not there" become results: every check runs its reads through
+`attempt`, so a transport failure is turned into an ERROR (and a missing resource into a FAIL) the same way
+everywhere, in the failure class the exception carries.
+
+    return attempt(CHECK, ref.where, lambda: _judge(reader.listing("pods", ref.namespace, deadline)))
+
+What a check decides itself (expected vs found) it returns as a result; what it could not find out it raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from checks.deadline import BudgetExhausted
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.transports import TransportError
+
+
+class Absent(Exception):
+    """The thing the check is about does not exist (an app, a release, a revision): the deployment is wrong, FAIL.
+
+    `hint` is what a reader should look at; it follows the message after a semicolon."""
+
+    category = Category.PROVISIONING
+
+
+class Undecidable(Exception):
+    """Something was read but cannot be judged (an unreadable release record): ERROR, "Could not decide"."""
+
+    category = Category.UNDECIDED
+
+
+SPENT = "not checked: {}; raise the environment's budget"
+
+
+def attempt(
+    check: str,
+    where: str,
+    call: Callable[[], CheckResult],
+    *,
+    absent: str = "{}",
+    undecidable: str = "{}",
+    spent: str = SPENT,
+    evidence: Callable[[], tuple[Evidence, ...]] = tuple,
+) -> CheckResult:
+    """`call()`, or the result its exception stands for. The templates word the message for this check
+    (`absent="{}; was it deployed?"`); `evidence` is what was gathered before the failure, attached to it."""
+    try:
+        return call()
+    except TransportError as exc:
+        return CheckResult(check, where, Verdict.ERROR, str(exc), evidence(), exc.category)
+    except BudgetExhausted as exc:
+        return CheckResult(check, where, Verdict.ERROR, spent.format(exc), evidence(), Category.UNREACHABLE)
+    except Absent as exc:
+        return CheckResult(check, where, Verdict.FAIL, absent.format(exc), evidence(), exc.category)
+    except Undecidable as exc:
+        return CheckResult(check, where, Verdict.ERROR, undecidable.format(exc), evidence(), exc.category)
