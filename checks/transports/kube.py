@@ -366,10 +366,8 @@ class KubeReader:
                 Failure.CREDENTIALS,
             )
         if status == 403:
-            return KubeUnavailable(
-                f"cluster {self.cluster}: forbidden (403): {message}; the suite needs get/list/watch (see deploy/rbac/)",
-                Failure.FORBIDDEN,
-            )
+            forbidden = f"cluster {self.cluster}: forbidden (403): {message}; the suite needs get/list/watch"
+            return KubeUnavailable(f"{forbidden} (see deploy/rbac/)", Failure.FORBIDDEN)
         return KubeUnavailable(f"cluster {self.cluster}: {verb} {path} answered {status}: {message}")
 
 
