@@ -1,13 +1,3 @@
-"""Registers the suite: the plugin (options, environment, gate) and the step libraries."""
+"""Registers the suite: the plugin, which finds its parts and every step module that declares a check family."""
 
-pytest_plugins = [
-    "suite.plugin",
-    "steps.http",
-    "steps.tls",
-    "steps.kubernetes",
-    "steps.helm",
-    "steps.certmanager",
-    "steps.azure",
-    "steps.rollback",
-    "steps.promotion",
-]
+pytest_plugins = ["suite.plugin"]

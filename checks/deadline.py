@@ -10,6 +10,20 @@ class BudgetExhausted(Exception):
     """Raised when a check is asked to start work after the run's time budget is spent."""
 
 
+@dataclass(frozen=True)
+class CallTimeouts:
+    """How long one call of each transport may take at most; the budget caps every one of them (`Deadline.timeout`).
+    Filled from the environment's `defaults.timeouts`; the defaults are what the suite used before they were settable.
+    """
+
+    kubernetes_request: float = 15.0  # one GET or LIST
+    kubernetes_watch: float = 300.0  # one watch stream before it is reopened
+    arm_request: float = 20.0  # one ARM call
+    arm_operation: float = 300.0  # an ARM long-running operation (the drill's traffic switch)
+    credential: float = 30.0  # acquiring a token (DefaultAzureCredential can probe several sources)
+    subprocess: float = 300.0  # a helm command (the drill's `helm rollback`)
+
+
 @dataclass
 class Deadline:
     """A point in monotonic time. `Deadline.after(30).timeout(5)` -> 5.0; near the end it shrinks to what is left."""
@@ -17,11 +31,12 @@ class Deadline:
     at: float
     label: str = "time budget"
     started: float = field(default_factory=time.monotonic)
+    calls: CallTimeouts = field(default_factory=CallTimeouts)  # travels with every sub-deadline
 
     @classmethod
-    def after(cls, seconds: float, label: str = "time budget") -> Deadline:
+    def after(cls, seconds: float, label: str = "time budget", calls: CallTimeouts | None = None) -> Deadline:
         now = time.monotonic()
-        return cls(at=now + seconds, label=label, started=now)
+        return cls(at=now + seconds, label=label, started=now, calls=calls or CallTimeouts())
 
     def remaining(self) -> float:
         return max(0.0, self.at - time.monotonic())
@@ -42,4 +57,4 @@ class Deadline:
     def sub(self, seconds: float, label: str) -> Deadline:
         """A shorter deadline inside this one (a step's `within 2 minutes` never outlives the run's budget)."""
         now = time.monotonic()
-        return Deadline(at=min(self.at, now + seconds), label=label, started=now)
+        return Deadline(at=min(self.at, now + seconds), label=label, started=now, calls=self.calls)

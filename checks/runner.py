@@ -33,11 +33,25 @@ class Undecidable(Exception):
 SPENT = "not checked: {}; raise the environment's budget"
 
 
+def attempt_all(check: str, where: str, call: Callable[[], list[CheckResult]]) -> list[CheckResult]:
+    """`attempt` for a call that makes several results (one per endpoint, per Certificate): one ERROR or FAIL result
+    stands for all of them when the call itself could not be made."""
+    made: list[CheckResult] = []
+
+    def collect() -> CheckResult:
+        made.extend(call())
+        return CheckResult(check, where, Verdict.PASS, "")
+
+    failed = attempt(check, where, collect)
+    return made if failed.ok else [failed]
+
+
 def attempt(
     check: str,
     where: str,
     call: Callable[[], CheckResult],
     *,
+    unreachable: str = "{}",
     absent: str = "{}",
     undecidable: str = "{}",
     spent: str = SPENT,
@@ -48,7 +62,7 @@ def attempt(
     try:
         return call()
     except TransportError as exc:
-        return CheckResult(check, where, Verdict.ERROR, str(exc), evidence(), exc.category)
+        return CheckResult(check, where, Verdict.ERROR, unreachable.format(exc), evidence(), exc.category)
     except BudgetExhausted as exc:
         return CheckResult(check, where, Verdict.ERROR, spent.format(exc), evidence(), Category.UNREACHABLE)
     except Absent as exc:

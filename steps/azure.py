@@ -1,68 +1,91 @@
-"""Steps for Azure Container Apps and Function Apps (checks.containerapps, checks.functionapps)."""
+"""Azure Container Apps and Function Apps (checks.containerapps, checks.functionapps): the families and their steps."""
 
 from __future__ import annotations
 
 from pytest_bdd import then, when
 
-from checks.transports.arm import ArmUnavailable
-from checks.containerapps import AppExpectation, AppRef, check_container_app
-from checks.deadline import Deadline
+from checks.containerapps import AppExpectation, check_container_app
 from checks.functionapps import check_function_app
 from checks.images import ImageExpectation
-from checks.result import CheckResult, Verdict
-from steps.common import assert_results, attach_results
-from suite.clients import AzureClients
-from suite.config import Component, Environment
-from suite.release import Expectation
+from checks.result import Category, CheckResult
+from checks.runner import attempt
+from suite.config import Component
+from suite.context import Context, Target
+from suite.evidence import assert_results
+from suite.family import Family, by_kind, declare
+from suite.fixtures import Verify
+from suite.kinds import AzureApp, kind_of
 
 
-def _ref(component: Component) -> AppRef:
-    assert component.resource_group is not None
-    return AppRef(component.resource_group, component.resource or component.name)
+def _app(target: Target) -> tuple[Component, AzureApp]:
+    assert isinstance(target, Component)
+    kind = kind_of(target)
+    assert isinstance(kind, AzureApp)  # the families are enrolled by the Azure kinds only
+    return target, kind
 
 
-def _expectation(component: Component, expectation: Expectation | None) -> AppExpectation:
+def container_app(ctx: Context, target: Target) -> list[CheckResult]:
+    component, kind = _app(target)
+    ref, wanted = kind.ref(component), ctx.expectation
     image = None
-    if expectation is not None and (expectation.version or expectation.image or expectation.digest):
-        image = ImageExpectation(expectation.version, expectation.image, expectation.digest, component.container)
-    return AppExpectation(image=image, traffic=component.traffic)
+    if wanted is not None and (wanted.version or wanted.image or wanted.digest):
+        image = ImageExpectation(wanted.version, wanted.image, wanted.digest, component.container)
+    expected = AppExpectation(image=image, traffic=component.traffic)
+    interval = ctx.env.defaults.azure.poll_interval
+
+    def check() -> CheckResult:
+        client = ctx.clients.azure.container_apps(str(component.subscription))
+        return check_container_app(client, ref, expected, ctx.deadline, within=ctx.within, interval=interval)
+
+    return [attempt(CONTAINER_APP.check, ref.where, check)]
+
+
+def function_app(ctx: Context, target: Target) -> list[CheckResult]:
+    component, kind = _app(target)
+    version = ctx.expectation.version if ctx.expectation else None
+
+    def check() -> CheckResult:
+        client = ctx.clients.azure.web(str(component.subscription))
+        return check_function_app(client, kind.ref(component), version, ctx.deadline)
+
+    return [attempt(FUNCTION_APP.check, kind.where(component), check)]
+
+
+CONTAINER_APP = declare(
+    Family(
+        tag="containerapp",
+        check="containerapp_healthy",
+        marker="applies to Azure Container Apps: provisioning, revision health, traffic, image",
+        category=Category.PROVISIONING,
+        run=container_app,
+        transport="azure",
+        applies=by_kind,
+    )
+)
+FUNCTION_APP = declare(
+    Family(
+        tag="functionapp",
+        check="functionapp_deployed",
+        marker="applies to Azure Function Apps: site state, latest deployment, functions loaded",
+        category=Category.PROVISIONING,
+        run=function_app,
+        transport="azure",
+        applies=by_kind,
+    )
+)
 
 
 @when(
     "the container app is watched until provisioning settles or the provisioning deadline passes",
     target_fixture="azure_results",
 )
-def container_app(
-    component: Component,
-    environment: Environment,
-    expectation: Expectation | None,
-    azure: AzureClients,
-    deadline: Deadline,
-) -> list[CheckResult]:
-    ref, settings = _ref(component), environment.defaults.azure
-    window = deadline.sub(settings.provisioning_timeout, f"provisioning deadline of {settings.provisioning_timeout:g}s")
-    try:
-        client = azure.container_apps(str(component.subscription))
-    except ArmUnavailable as exc:
-        return attach_results([CheckResult("containerapp_healthy", ref.where, Verdict.ERROR, str(exc))])
-    result = check_container_app(
-        client, ref, _expectation(component, expectation), deadline, within=window, interval=settings.poll_interval
-    )
-    return attach_results([result])
+def container_app_watched(verify: Verify) -> list[CheckResult]:
+    return verify(CONTAINER_APP, wait="provisioning")
 
 
 @when("the function app, its latest deployment and its functions are read", target_fixture="azure_results")
-def function_app(
-    component: Component, expectation: Expectation | None, azure: AzureClients, deadline: Deadline
-) -> list[CheckResult]:
-    ref = _ref(component)
-    try:
-        client = azure.web(str(component.subscription))
-    except ArmUnavailable as exc:
-        where = f"FunctionApp:{ref.resource_group}/{ref.name}"
-        return attach_results([CheckResult("functionapp_deployed", where, Verdict.ERROR, str(exc))])
-    version = expectation.version if expectation else None
-    return attach_results([check_function_app(client, ref, version, deadline)])
+def function_app_read(verify: Verify) -> list[CheckResult]:
+    return verify(FUNCTION_APP)
 
 
 @then("the app provisioned, its latest revision is healthy, takes the expected traffic and runs the release")

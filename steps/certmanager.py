@@ -1,4 +1,4 @@
-"""Steps for cert-manager Certificates (checks.certmanager)."""
+"""cert-manager Certificates (checks.certmanager): the family and its steps."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from pytest_bdd import then, when
 
 from checks.certmanager import CertificateRef, check_certificate
 from checks.deadline import Deadline
-from checks.transports.kube import KubeReader
-from checks.result import CheckResult
+from checks.result import Category, CheckResult
 from checks.tls import TlsTarget
-from steps.common import assert_results
-from steps.kubernetes import on_cluster
-from suite.clients import KubeClients
+from checks.transports.kube import KubeReader
 from suite.config import CertificateConfig, Component, Environment
+from suite.context import Context, Target
+from suite.evidence import assert_results
+from suite.family import Family, declare
+from suite.fixtures import Verify
 
 
 def certificate_ref(component: Component, cert: CertificateConfig, environment: Environment) -> CertificateRef:
@@ -27,22 +28,36 @@ def certificate_ref(component: Component, cert: CertificateConfig, environment: 
     return CertificateRef(namespace, cert.name, endpoints)
 
 
-@when("the component's cert-manager Certificates and what their hosts serve are read", target_fixture="cert_results")
-def certificates(
-    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline
-) -> list[CheckResult]:
-    assert component.cluster is not None
-    min_days = environment.defaults.tls.min_days
+def certificates(ctx: Context, component: Target) -> list[CheckResult]:
+    assert isinstance(component, Component)
+    assert component.cluster is not None  # the config loader requires it with certificates
+    min_days = ctx.env.defaults.tls.min_days
     results: list[CheckResult] = []
-    for ref in (certificate_ref(component, cert, environment) for cert in component.certificates):
-        results += on_cluster(
-            kube, component.cluster, ref.where, "certmanager_certificate", _checker(ref, min_days, deadline)
-        )
+    for ref in (certificate_ref(component, cert, ctx.env) for cert in component.certificates):
+        results += ctx.on_cluster(CERTIFICATE, component.cluster, ref.where, _checker(ref, min_days, ctx.deadline))
     return results
 
 
 def _checker(ref: CertificateRef, min_days: float, deadline: Deadline) -> Callable[[KubeReader], CheckResult]:
     return lambda reader: check_certificate(reader, ref, min_days, deadline)
+
+
+CERTIFICATE = declare(
+    Family(
+        tag="certificate",
+        check="certmanager_certificate",
+        marker="applies to components with cert-manager Certificates: Ready, not expiring, served = Secret",
+        category=Category.CERTIFICATE,
+        run=certificates,
+        transport="kubernetes",
+        applies=lambda _family, component: bool(component.certificates),
+    )
+)
+
+
+@when("the component's cert-manager Certificates and what their hosts serve are read", target_fixture="cert_results")
+def certificates_read(verify: Verify) -> list[CheckResult]:
+    return verify(CERTIFICATE)
 
 
 @then("every Certificate is Ready, far enough from expiry, and served as its Secret holds it")

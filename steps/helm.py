@@ -1,30 +1,46 @@
-"""Steps for Helm releases (checks.helm)."""
+"""Helm releases (checks.helm): the family and its steps."""
 
 from __future__ import annotations
 
 from pytest_bdd import then, when
 
-from checks.deadline import Deadline
 from checks.helm import HelmExpectation, check_helm_release
-from checks.result import CheckResult
-from steps.common import assert_results
-from steps.kubernetes import on_cluster
-from suite.clients import KubeClients
+from checks.result import Category, CheckResult
 from suite.config import Component
-from suite.release import Expectation
-from suite.versions import helm_ref
+from suite.context import Context, Target
+from suite.evidence import assert_results
+from suite.family import Family, by_kind, declare
+from suite.fixtures import Verify
+from suite.kinds import HelmRelease, kind_of
+
+
+def release(ctx: Context, target: Target) -> list[CheckResult]:
+    assert isinstance(target, Component)
+    kind = kind_of(target)
+    assert isinstance(kind, HelmRelease)  # the family is enrolled by the helm kind only
+    ref = kind.ref(target)
+    wanted = HelmExpectation(ctx.expectation.version, ctx.expectation.chart) if ctx.expectation else None
+    return ctx.on_cluster(
+        HELM, str(target.cluster), ref.where, lambda reader: check_helm_release(reader, ref, wanted, ctx.deadline)
+    )
+
+
+HELM = declare(
+    Family(
+        tag="helmrelease",
+        check="helm_release",
+        marker="applies to Helm release components: the latest revision is deployed with the expected chart",
+        category=Category.PROVISIONING,
+        run=release,
+        transport="kubernetes",
+        applies=by_kind,
+    )
+)
 
 
 @when("the release's history is read from the cluster", target_fixture="helm_results")
-def release_history(
-    component: Component, expectation: Expectation | None, kube: KubeClients, deadline: Deadline
-) -> list[CheckResult]:
-    ref = helm_ref(component)
-    wanted = HelmExpectation(expectation.version, expectation.chart) if expectation else None
-    assert component.cluster is not None
-    return on_cluster(
-        kube, component.cluster, ref.where, "helm_release", lambda r: check_helm_release(r, ref, wanted, deadline)
-    )
+def release_history(verify: Verify) -> list[CheckResult]:
+    return verify(HELM)
 
 
 @then("its latest revision is deployed with the released chart and app version")

@@ -1,110 +1,146 @@
-"""Steps for Kubernetes workloads and nodes (checks.rollout, pods, images, endpoints, nodes)."""
+"""Kubernetes workloads and nodes (checks.rollout, pods, images, endpoints, nodes): the families and their steps."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pytest_bdd import parsers, then, when
 
-from checks.deadline import Deadline
 from checks.endpoints import check_endpoints
 from checks.images import ImageExpectation, check_image
-from checks.transports.kube import KubeReader, KubeUnavailable
 from checks.nodes import check_nodes
 from checks.pods import check_pods
-from checks.result import CheckResult, Verdict
-from checks.rollout import Limits, check_rollout
-from checks.workloads import WorkloadRef
-from steps.common import assert_results, attach_results, parse_duration
-from suite.clients import KubeClients
+from checks.result import Category, CheckResult
+from checks.rollout import check_rollout
 from suite.config import Component, Environment
-from suite.release import Expectation
-from suite.versions import workload_ref
+from suite.context import Cluster, Context, Target
+from suite.evidence import assert_results
+from suite.family import Family, by_kind, declare
+from suite.fixtures import Verify
 
 
-def on_cluster(
-    kube: KubeClients, cluster: str, where: str, check: str, run: Callable[[KubeReader], CheckResult]
-) -> list[CheckResult]:
-    """Run one check with the cluster's shared reader; a cluster that cannot be asked is an ERROR result."""
-    try:
-        reader = kube.reader(cluster)
-    except KubeUnavailable as exc:
-        return attach_results([CheckResult(check, where, Verdict.ERROR, str(exc))])
-    return attach_results([run(reader)])
+def _component(target: Target) -> Component:
+    assert isinstance(target, Component)  # component-scoped families get components
+    return target
 
 
-def _on_workload(
-    kube: KubeClients, component: Component, check: str, run: Callable[[KubeReader, WorkloadRef], CheckResult]
-) -> list[CheckResult]:
-    """`on_cluster` for a component's workload: the reference comes from the environment entry."""
-    assert component.cluster is not None  # the config loader requires it for Kubernetes kinds
-    ref = workload_ref(component)
-    return on_cluster(kube, component.cluster, ref.where, check, lambda reader: run(reader, ref))
-
-
-def _limits(environment: Environment) -> Limits:
-    k8s = environment.defaults.kubernetes
-    return Limits(max_restarts=k8s.max_restarts, grace=k8s.grace)
-
-
-def _rollout(
-    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline, window: Deadline
-) -> list[CheckResult]:
-    return _on_workload(
-        kube,
-        component,
-        "rollout_complete",
-        lambda r, ref: check_rollout(r, ref, _limits(environment), deadline, within=window),
+def rollout(ctx: Context, target: Target) -> list[CheckResult]:
+    return ctx.on_workload(
+        ROLLOUT,
+        _component(target),
+        lambda reader, ref: check_rollout(reader, ref, ctx.limits, ctx.deadline, within=ctx.within),
     )
+
+
+def pods(ctx: Context, target: Target) -> list[CheckResult]:
+    return ctx.on_workload(
+        PODS, _component(target), lambda reader, ref: check_pods(reader, ref, ctx.limits, ctx.deadline)
+    )
+
+
+def image(ctx: Context, target: Target) -> list[CheckResult]:
+    component, wanted = _component(target), ctx.expectation
+    expected = ImageExpectation(wanted.version, wanted.image, wanted.digest, component.container) if wanted else None
+    return ctx.on_workload(IMAGE, component, lambda reader, ref: check_image(reader, ref, expected, ctx.deadline))
+
+
+def endpoints(ctx: Context, target: Target) -> list[CheckResult]:
+    component = _component(target)
+    named = component.services or None
+    return ctx.on_workload(ENDPOINTS, component, lambda reader, ref: check_endpoints(reader, ref, ctx.deadline, named))
+
+
+def nodes(ctx: Context, target: Target) -> list[CheckResult]:
+    assert isinstance(target, Cluster)
+    markers = target.config.reboot_annotations
+    return ctx.on_cluster(NODES, target.name, target.where, lambda reader: check_nodes(reader, markers, ctx.deadline))
+
+
+ROLLOUT = declare(
+    Family(
+        tag="rollout",
+        check="rollout_complete",
+        marker="applies to Kubernetes workloads: the rollout is complete",
+        category=Category.ROLLOUT_STUCK,
+        run=rollout,
+        transport="kubernetes",
+        applies=by_kind,
+    )
+)
+PODS = declare(
+    Family(
+        tag="pods",
+        check="pods_healthy",
+        marker="applies to Kubernetes workloads: their pods are healthy",
+        category=Category.ROLLOUT_STUCK,
+        run=pods,
+        transport="kubernetes",
+        applies=by_kind,
+    )
+)
+IMAGE = declare(
+    Family(
+        tag="image",
+        check="image_identity",
+        marker="applies to Kubernetes workloads: the released image runs",
+        category=Category.WRONG_VERSION,
+        run=image,
+        transport="kubernetes",
+        applies=by_kind,
+    )
+)
+ENDPOINTS = declare(
+    Family(
+        tag="endpoints",
+        check="service_endpoints",
+        marker="applies to Kubernetes workloads: their Services have ready endpoints",
+        category=Category.UNHEALTHY_ENDPOINT,
+        run=endpoints,
+        transport="kubernetes",
+        applies=by_kind,
+    )
+)
+NODES = declare(
+    Family(
+        tag="nodes",
+        check="nodes_healthy",
+        marker="applies once per cluster: nodes are Ready, schedulable, not waiting for a reboot",
+        category=Category.UNREACHABLE,
+        run=nodes,
+        transport="kubernetes",
+        scope="cluster",
+    )
+)
 
 
 @when(
     "the workload's rollout is watched until it completes or the rollout deadline passes", target_fixture="kube_results"
 )
-def rollout_until_deadline(
-    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline
-) -> list[CheckResult]:
-    seconds = environment.defaults.kubernetes.rollout_timeout
-    return _rollout(component, environment, kube, deadline, deadline.sub(seconds, f"rollout deadline of {seconds:g}s"))
+def rollout_until_deadline(verify: Verify) -> list[CheckResult]:
+    return verify(ROLLOUT, wait="rollout")
 
 
 @when(parsers.parse("the workload's rollout is watched for up to {duration}"), target_fixture="kube_results")
-def rollout_within(
-    component: Component, environment: Environment, kube: KubeClients, deadline: Deadline, duration: str
-) -> list[CheckResult]:
-    window = deadline.sub(parse_duration(duration), f"step deadline of {duration}")
-    return _rollout(component, environment, kube, deadline, window)
+def rollout_within(verify: Verify, duration: str) -> list[CheckResult]:
+    return verify(ROLLOUT, within=duration)
 
 
 @when("the workload's pods are read", target_fixture="kube_results")
-def pods(component: Component, environment: Environment, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
-    return _on_workload(
-        kube, component, "pods_healthy", lambda r, ref: check_pods(r, ref, _limits(environment), deadline)
-    )
+def pods_read(verify: Verify) -> list[CheckResult]:
+    return verify(PODS)
 
 
 @when("the images of the workload and its pods are read", target_fixture="kube_results")
-def images(
-    component: Component, expectation: Expectation | None, kube: KubeClients, deadline: Deadline
-) -> list[CheckResult]:
-    wanted = (
-        ImageExpectation(expectation.version, expectation.image, expectation.digest, component.container)
-        if expectation
-        else None
-    )
-    return _on_workload(kube, component, "image_identity", lambda r, ref: check_image(r, ref, wanted, deadline))
+def images_read(verify: Verify) -> list[CheckResult]:
+    return verify(IMAGE)
 
 
 @when("the Services selecting the workload's pods are read", target_fixture="kube_results")
-def services(component: Component, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
-    named = component.services or None
-    return _on_workload(kube, component, "service_endpoints", lambda r, ref: check_endpoints(r, ref, deadline, named))
+def services_read(verify: Verify) -> list[CheckResult]:
+    return verify(ENDPOINTS)
 
 
 @when("the cluster's nodes are read", target_fixture="kube_results")
-def nodes(cluster: str, environment: Environment, kube: KubeClients, deadline: Deadline) -> list[CheckResult]:
-    markers = environment.clusters[cluster].reboot_annotations
-    return on_cluster(kube, cluster, f"cluster:{cluster}", "nodes_healthy", lambda r: check_nodes(r, markers, deadline))
+def nodes_read(verify: Verify) -> list[CheckResult]:
+    return verify(NODES)
 
 
 @then("every replica runs the newest revision and is available")

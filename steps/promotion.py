@@ -11,19 +11,18 @@ from typing import Any
 import pytest
 from pytest_bdd import then, when
 
-from checks.transports.arm import ArmNotFound, ArmUnavailable
-from checks.baseline import NotRecordable
 from checks.deadline import Deadline
-from checks.helm import UnreadableRelease
-from checks.transports.kube import KubeUnavailable
 from checks.promotion import CHECK, Candidate, PromotionFacts, check_promotion
-from checks.result import CheckResult, Verdict
-from steps.common import assert_results, attach_results
+from checks.result import Category, CheckResult, Verdict
+from checks.runner import attempt
 from suite.clients import AzureClients, KubeClients
 from suite.config import Component, ConfigError, Environment, load_environment
-from suite.plugin import Run
-from suite.release import Expectation
-from suite.versions import running_version
+from suite.context import Context, Target
+from suite.evidence import assert_results
+from suite.family import Family, by_kind, declare
+from suite.fixtures import Verify
+from suite.kinds import Clients, kind_of
+from suite.run import Run
 
 
 @dataclass
@@ -40,15 +39,23 @@ class Source:
 
 
 @pytest.fixture(scope="session")
-def promotion_source(run: Run, request: pytest.FixtureRequest) -> Generator[Source, None, None]:
+def promotion_source(run: Run) -> Generator[Source, None, None]:
+    """Once per worker: the source environment's file, its verdict and clients, whatever the number of tests."""
+    source = load_source(run)
+    yield source
+    for clients in (source.kube, source.azure):
+        if clients is not None:
+            clients.close()
+
+
+def load_source(run: Run) -> Source:
     name = str(run.env.promotes_from)
     source = Source(name)
-    chosen = request.config.getoption("source_verdict")
+    chosen = run.source_verdict
     path = Path(chosen) if chosen else run.reports / f"verdict-{name}.json"
     source.verdict_file = str(path)
-    env_dir = Path(request.config.getoption("env_dir") or request.config.rootpath / "environments")
     try:
-        source.env = load_environment(name, env_dir)
+        source.env = load_environment(name, run.env_dir)
         source.verdict = json.loads(path.read_text(encoding="utf-8"))
     except ConfigError as exc:
         source.problem = f"cannot load {name!r}, which {run.env.name!r} promotes from: {exc}"
@@ -62,11 +69,8 @@ def promotion_source(run: Run, request: pytest.FixtureRequest) -> Generator[Sour
     if source.verdict and source.verdict.get("environment") != name:
         source.problem = f"{path} is the verdict of {source.verdict.get('environment')!r}, not of {name!r}"
     if source.env is not None:
-        source.kube, source.azure = KubeClients(source.env), AzureClients(source.env)
-    yield source
-    for clients in (source.kube, source.azure):
-        if clients is not None:
-            clients.close()
+        source.kube, source.azure = KubeClients(source.env), AzureClients(source.env, run.deadline)
+    return source
 
 
 def running_in(source: Source, name: str, deadline: Deadline) -> dict[str, str] | None:
@@ -74,30 +78,51 @@ def running_in(source: Source, name: str, deadline: Deadline) -> dict[str, str] 
     assert source.env is not None
     assert source.kube is not None
     assert source.azure is not None
-    return running_version(source.env.component(name), source.kube, source.azure, deadline)
+    component = source.env.component(name)
+    return kind_of(component).running_version(component, Clients(source.kube, source.azure), deadline)
+
+
+def promotion(ctx: Context, target: Target) -> list[CheckResult]:
+    assert isinstance(target, Component)
+    source = ctx.fixture("promotion_source")
+    assert isinstance(source, Source)
+    where = f"promotion:{source.name}/{target.name}"
+    if source.problem is not None:
+        return [CheckResult(CHECK, where, Verdict.ERROR, source.problem)]
+    assert source.env is not None
+    if target.name not in {c.name for c in source.env.components}:
+        message = f"{source.name!r} has no component {target.name!r}: nothing there verified what is promoted"
+        return [CheckResult(CHECK, where, Verdict.FAIL, message)]
+    wanted = ctx.expectation
+    candidate = Candidate(wanted.version, wanted.image, wanted.digest) if wanted else None
+
+    def judge() -> CheckResult:
+        running = running_in(source, target.name, ctx.deadline)
+        facts = PromotionFacts(target.name, source.name, candidate, source.verdict, source.verdict_file, running)
+        return check_promotion(facts)
+
+    named = f"{source.name}: {{}}"
+    return [attempt(CHECK, where, judge, unreachable=named, undecidable=named, absent=f"nothing runs in {named}")]
+
+
+PROMOTION = declare(
+    Family(
+        tag="promotion",
+        check=CHECK,
+        marker="applies where the environment promotes from another: the candidate was verified green there and "
+        "still runs there",
+        category=Category.WRONG_VERSION,
+        run=promotion,
+        transport="kubernetes",
+        applies=by_kind,
+        needs_source=True,
+    )
+)
 
 
 @when("the candidate is compared with what the source environment verified and runs", target_fixture="promo_results")
-def promotion(
-    component: Component, expectation: Expectation | None, promotion_source: Source, deadline: Deadline
-) -> list[CheckResult]:
-    source = promotion_source
-    where = f"promotion:{source.name}/{component.name}"
-    if source.problem is not None:
-        return attach_results([CheckResult(CHECK, where, Verdict.ERROR, source.problem)])
-    assert source.env is not None
-    if component.name not in {c.name for c in source.env.components}:
-        message = f"{source.name!r} has no component {component.name!r}: nothing there verified what is promoted"
-        return attach_results([CheckResult(CHECK, where, Verdict.FAIL, message)])
-    try:
-        running = running_in(source, component.name, deadline)
-    except (KubeUnavailable, ArmUnavailable, UnreadableRelease) as exc:
-        return attach_results([CheckResult(CHECK, where, Verdict.ERROR, f"{source.name}: {exc}")])
-    except (NotRecordable, ArmNotFound) as exc:
-        return attach_results([CheckResult(CHECK, where, Verdict.FAIL, f"nothing runs in {source.name}: {exc}")])
-    candidate = Candidate(expectation.version, expectation.image, expectation.digest) if expectation else None
-    facts = PromotionFacts(component.name, source.name, candidate, source.verdict, source.verdict_file, running)
-    return attach_results([check_promotion(facts)])
+def promotion_step(verify: Verify) -> list[CheckResult]:
+    return verify(PROMOTION)
 
 
 @then("the candidate was verified green there and still runs there")

@@ -1,95 +1,162 @@
-"""Steps for baselines, rollback verification and the rollback drill (checks.baseline, .rollback, .drill)."""
+"""Baselines, rollback verification and the rollback drill (checks.baseline, .rollback, .drill): the families and
+their steps. What a kind records and how it rolls back is its adapter's (suite.kinds)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pytest
 from pytest_bdd import given, then, when
 
-from checks.transports.arm import ArmNotFound, ArmUnavailable
-from checks.baseline import (
-    ComponentState,
-    ContainerAppState,
-    HelmState,
-    NotRecordable,
-    WorkloadState,
-    describe,
-)
-from checks.deadline import Deadline
-from checks.drill import DrillImpossible, roll_back_helm, roll_back_traffic, roll_back_workload
-from checks.helm import UnreadableRelease
-from checks.transports.kube import KubeUnavailable, ReadOnlyViolation
-from checks.result import CheckResult, Verdict
-from checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
-from checks.rollout import Limits, check_rollout
-from steps.common import assert_results, attach_results
-from suite.baseline import BaselineMissing, BaselineSource
-from suite.clients import AzureClients, KubeClients
-from suite.config import Component, Environment
-from suite.plugin import RECORDED, Run
+from checks.baseline import describe
+from checks.drill import DrillImpossible
+from checks.result import Category, CheckResult, Verdict
+from checks.rollout import check_rollout
+from checks.runner import attempt
+from checks.transports.kube import ReadOnlyViolation
+from suite.baseline import BaselineMissing
+from suite.clients import KubeClients
+from suite.config import Component
+from suite.context import Context, Target
+from suite.evidence import assert_results
+from suite.family import Family, by_kind, declare
+from suite.fixtures import Verify
+from suite.kinds import Clients, Workload, kind_of
+from suite.run import Run
 from suite.verdicts import Undecided
-from suite.versions import app_ref, helm_ref, read_state, workload_ref
-from suite.versions import where as where_of
-
-UNDECIDED = (KubeUnavailable, ArmUnavailable, UnreadableRelease)
-
 
 # --- recording (-m predeploy) ------------------------------------------------------------------------------------
 
 
-@when("what runs now is read for the baseline", target_fixture="baseline_results")
-def record(
-    request: pytest.FixtureRequest, component: Component, kube: KubeClients, azure: AzureClients, deadline: Deadline
-) -> list[CheckResult]:
-    where = where_of(component)
-    try:
-        state = read_state(component, kube, azure, deadline)
-    except UNDECIDED as exc:
-        return attach_results([CheckResult("baseline_recorded", where, Verdict.ERROR, str(exc))])
-    except (NotRecordable, ArmNotFound) as exc:
-        return attach_results([CheckResult("baseline_recorded", where, Verdict.FAIL, f"nothing to record: {exc}")])
-    request.node.stash[RECORDED] = state.model_dump_json()
-    return attach_results([CheckResult("baseline_recorded", where, Verdict.PASS, f"recorded {describe(state)}")])
+def record(ctx: Context, target: Target) -> list[CheckResult]:
+    assert isinstance(target, Component)
+    kind = kind_of(target)
+
+    def read() -> CheckResult:
+        state = kind.read_state(target, ctx.clients, ctx.deadline)
+        ctx.keep(state.model_dump_json())
+        return CheckResult(BASELINE.check, kind.where(target), Verdict.PASS, f"recorded {describe(state)}")
+
+    return [attempt(BASELINE.check, kind.where(target), read, absent="nothing to record: {}")]
 
 
 # --- verifying (-m rollback) -------------------------------------------------------------------------------------
 
 
-def _restored(
-    component: Component, baseline: BaselineSource, kube: KubeClients, azure: AzureClients, deadline: Deadline
-) -> CheckResult:
-    where = where_of(component)
+def restored(ctx: Context, target: Target) -> list[CheckResult]:
+    assert isinstance(target, Component)
+    return [_restored(ctx, target, ctx.clients)]
+
+
+def _restored(ctx: Context, component: Component, clients: Clients) -> CheckResult:
+    kind, where = kind_of(component), kind_of(component).where(component)
+    assert ctx.run.baseline is not None
     try:
-        recorded, recorded_at = baseline.entry(component.name)
+        recorded, recorded_at = ctx.run.baseline.entry(component.name)
     except BaselineMissing as exc:
-        return CheckResult("rollback_restored", where, Verdict.ERROR, str(exc))
+        return CheckResult(RESTORED.check, where, Verdict.ERROR, str(exc))
+    return attempt(
+        RESTORED.check, where, lambda: kind.restored(component, clients, recorded, recorded_at, ctx.deadline)
+    )
+
+
+# --- the drill (@mutating) ---------------------------------------------------------------------------------------
+
+
+def drill(ctx: Context, target: Target) -> list[CheckResult]:
+    assert isinstance(target, Component)
+    done = _roll_back(ctx, target)
+    if not done.ok:
+        return [done]
+    verified = [done]
+    kind = kind_of(target)
+    if isinstance(kind, Workload):
+        window = ctx.deadline.sub(ctx.env.defaults.kubernetes.rollout_timeout, _rollout_label(ctx))
+        reader = ctx.clients.kube.writer(str(target.cluster))  # uncached: the shared reader's lists predate it
+        verified.append(check_rollout(reader, kind.ref(target), ctx.limits, ctx.deadline, within=window))
+    fresh = KubeClients(ctx.env)  # the restored state, read anew rather than from lists read before it
     try:
-        if component.kind == "containerapp":
-            client = azure.container_apps(str(component.subscription))
-            return check_app_restored(client, app_ref(component), recorded, recorded_at, deadline)
-        reader = kube.reader(str(component.cluster))
-    except UNDECIDED as exc:
-        return CheckResult("rollback_restored", where, Verdict.ERROR, str(exc))
-    if component.kind == "helm":
-        return check_helm_restored(reader, helm_ref(component), recorded, recorded_at, deadline)
-    return check_workload_restored(reader, workload_ref(component), recorded, recorded_at, deadline)
+        verified.append(_restored(ctx, target, Clients(fresh, ctx.clients.azure)))
+    finally:
+        fresh.close()
+    return verified
+
+
+def _roll_back(ctx: Context, component: Component) -> CheckResult:
+    """The rollback itself; every reason it could not start or finish is an ERROR that says so."""
+    kind, where = kind_of(component), kind_of(component).where(component)
+    assert ctx.run.baseline is not None
+    baseline = ctx.run.baseline
+
+    def roll_back() -> CheckResult:
+        recorded, _ = baseline.entry(component.name)
+        return CheckResult(
+            DRILL.check, where, Verdict.PASS, kind.roll_back(component, ctx.clients, recorded, ctx.deadline)()
+        )
+
+    try:
+        return attempt(DRILL.check, where, roll_back, unreachable=NOT_DONE, undecidable=NOT_DONE)
+    except BaselineMissing as exc:
+        return CheckResult(DRILL.check, where, Verdict.ERROR, str(exc))
+    except (DrillImpossible, ReadOnlyViolation) as exc:
+        return CheckResult(DRILL.check, where, Verdict.ERROR, NOT_DONE.format(exc))
+
+
+NOT_DONE = "rollback not done: {}"
+
+
+def _rollout_label(ctx: Context) -> str:
+    return f"rollout deadline of {ctx.env.defaults.kubernetes.rollout_timeout:g}s"
+
+
+BASELINE = declare(
+    Family(
+        tag="baseline",
+        check="baseline_recorded",
+        marker="applies to workloads, Helm releases and Container Apps: record what runs now "
+        "(reports/baseline-ENV.json)",
+        category=Category.PROVISIONING,
+        run=record,
+        transport="kubernetes",
+        applies=by_kind,
+    )
+)
+RESTORED = declare(
+    Family(
+        tag="restored",
+        check="rollback_restored",
+        marker="applies to workloads, Helm releases and Container Apps: what runs equals the recorded baseline",
+        category=Category.WRONG_VERSION,
+        run=restored,
+        transport="kubernetes",
+        applies=by_kind,
+    )
+)
+DRILL = declare(
+    Family(
+        tag="drill",
+        check="rollback_drill",
+        marker="applies to workloads, Helm releases and Container Apps: roll back to the baseline, then verify "
+        "(mutating)",
+        category=Category.WRONG_VERSION,
+        run=drill,
+        transport="kubernetes",
+        applies=by_kind,
+    )
+)
+
+
+@when("what runs now is read for the baseline", target_fixture="baseline_results")
+def record_step(verify: Verify) -> list[CheckResult]:
+    return verify(BASELINE)
 
 
 @when("what runs now is compared with the baseline", target_fixture="baseline_results")
-def compare(
-    component: Component, baseline: BaselineSource, kube: KubeClients, azure: AzureClients, deadline: Deadline
-) -> list[CheckResult]:
-    return attach_results([_restored(component, baseline, kube, azure, deadline)])
+def compare(verify: Verify) -> list[CheckResult]:
+    return verify(RESTORED)
 
 
 @then("it is kept as the baseline a rollback is judged against")
 @then("it is what ran when the baseline was recorded")
 def baseline_ok(baseline_results: list[CheckResult], component: Component) -> None:
     assert_results(baseline_results, component)
-
-
-# --- the drill (@mutating) ---------------------------------------------------------------------------------------
 
 
 @given("the environment allows mutations")
@@ -108,54 +175,8 @@ def mutations_allowed(run: Run) -> None:
 
 
 @when("the component is rolled back to its baseline", target_fixture="drill_results")
-def drill(
-    component: Component,
-    environment: Environment,
-    baseline: BaselineSource,
-    kube: KubeClients,
-    azure: AzureClients,
-    deadline: Deadline,
-) -> list[CheckResult]:
-    where = where_of(component)
-    try:
-        recorded, _ = baseline.entry(component.name)
-        action = _roll_back(component, recorded, kube, azure, deadline)
-        done = CheckResult("rollback_drill", where, Verdict.PASS, action())
-    except BaselineMissing as exc:
-        done = CheckResult("rollback_drill", where, Verdict.ERROR, str(exc))
-    except (DrillImpossible, ReadOnlyViolation, *UNDECIDED) as exc:
-        done = CheckResult("rollback_drill", where, Verdict.ERROR, f"rollback not done: {exc}")
-    if not done.ok:
-        return attach_results([done])
-    verified = [done]
-    if component.kind in {"deployment", "daemonset", "statefulset"}:
-        seconds = environment.defaults.kubernetes.rollout_timeout
-        window = deadline.sub(seconds, f"rollout deadline of {seconds:g}s")
-        limits = Limits(environment.defaults.kubernetes.max_restarts, environment.defaults.kubernetes.grace)
-        reader = kube.writer(str(component.cluster))  # uncached: the shared reader's lists predate the rollback
-        verified.append(check_rollout(reader, workload_ref(component), limits, deadline, within=window))
-    fresh = KubeClients(environment)  # the restored state, read anew rather than from lists read before it
-    try:
-        verified.append(_restored(component, baseline, fresh, azure, deadline))
-    finally:
-        fresh.close()
-    return attach_results(verified)
-
-
-def _roll_back(
-    component: Component, recorded: ComponentState, kube: KubeClients, azure: AzureClients, deadline: Deadline
-) -> Callable[[], str]:
-    """The rollback as a deferred call, so every failure to start it is reported the same way."""
-    if component.kind == "containerapp" and isinstance(recorded, ContainerAppState):
-        client = azure.container_apps(str(component.subscription))
-        return lambda: roll_back_traffic(client, app_ref(component), recorded, deadline)
-    cluster = str(component.cluster)
-    if component.kind == "helm" and isinstance(recorded, HelmState):
-        return lambda: roll_back_helm(kube.helm_command(cluster), helm_ref(component), recorded, deadline)
-    if isinstance(recorded, WorkloadState) and recorded.kind == component.kind:
-        writer = kube.writer(cluster)
-        return lambda: roll_back_workload(writer, workload_ref(component), recorded, deadline)
-    raise DrillImpossible(f"the baseline recorded a {recorded.kind}, but the component is a {component.kind}")
+def drill_step(verify: Verify) -> list[CheckResult]:
+    return verify(DRILL)
 
 
 @then("its rollout completes and what runs is what ran when the baseline was recorded")

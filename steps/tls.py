@@ -1,30 +1,50 @@
-"""Steps for TLS certificates (checks.tls)."""
+"""TLS certificates served on a component's hosts (checks.tls): the family and its steps."""
 
 from __future__ import annotations
 
 from pytest_bdd import then, when
 
-from checks.deadline import Deadline
-from checks.result import CheckResult
+from checks.result import Category, CheckResult
 from checks.tls import inspect_tls
-from steps.common import assert_results, attach_results
-from suite.config import Component, Environment
+from suite.config import Component
+from suite.context import Context, Target
+from suite.evidence import assert_results
+from suite.family import Family, declare
+from suite.fixtures import Verify
+
+
+def certificates_served(ctx: Context, component: Target) -> list[CheckResult]:
+    """Each host's chain, against its own min_days, or the promotion window where the step asks for it."""
+    assert isinstance(component, Component)
+    window = ctx.env.defaults.tls.promotion_window_days if ctx.options.get("promotion_window") else 0.0
+    targets = component.tls_targets(ctx.env.defaults)
+    return [inspect_tls(target, max(window, min_days), ctx.deadline) for target, min_days in targets]
+
+
+TLS = declare(
+    Family(
+        tag="tls",
+        check="tls_certificate",
+        marker="applies to components with TLS hosts",
+        category=Category.CERTIFICATE,
+        run=certificates_served,
+        transport="tls",
+        applies=lambda _family, component: bool(component.tls),
+    )
+)
 
 
 @when("the certificates served on the component's hosts are inspected", target_fixture="tls_results")
-def inspect_for_minimum(component: Component, environment: Environment, deadline: Deadline) -> list[CheckResult]:
-    targets = component.tls_targets(environment.defaults)
-    return attach_results([inspect_tls(target, min_days, deadline) for target, min_days in targets])
+def inspect_for_minimum(verify: Verify) -> list[CheckResult]:
+    return verify(TLS)
 
 
 @when(
     "the certificates served on the component's hosts are inspected against the promotion window",
     target_fixture="tls_results",
 )
-def inspect_for_window(component: Component, environment: Environment, deadline: Deadline) -> list[CheckResult]:
-    window = environment.defaults.tls.promotion_window_days
-    targets = component.tls_targets(environment.defaults)
-    return attach_results([inspect_tls(target, max(window, days), deadline) for target, days in targets])
+def inspect_for_window(verify: Verify) -> list[CheckResult]:
+    return verify(TLS, promotion_window=True)
 
 
 @then("every certificate is trusted, names its host and is far enough from expiry")

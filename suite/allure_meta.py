@@ -15,85 +15,28 @@ from typing import TYPE_CHECKING, Any
 import allure
 import pytest
 
-if TYPE_CHECKING:
-    from suite.plugin import Run
+from checks.result import Category
 
-# Failure classes for the report's Categories tab (Allure 2 `categories.json`). Allure matches messageRegex against the
-# whole message, `suite.verdicts.CheckFailed: <target>: <message>` (FAIL, Allure "failed") or
-# `suite.verdicts.Undecided: ...` (ERROR, Allure "broken"), one line per result, worst first; each result lands in the
-# first category it matches. Every pattern looks at the first line only (`[^\n]*`): that is the worst result, so an
-# ERROR is not filed under a FAIL that happens to follow it. The phrases are the checks' own words (checks/*.py); each
-# holds a space or a capital, so a component's name (a lowercase DNS label) cannot match one by itself.
-CATEGORIES = [
+if TYPE_CHECKING:
+    from suite.run import Run
+
+# Failure classes for the report's Categories tab (Allure 2 `categories.json`). The category is data: each red
+# result carries one (checks.result.Category, set by the check or by its family), and the suite writes it as the
+# last line of the test's trace, `category: Wrong version`; Allure matches `traceRegex` against the whole trace. No
+# pattern looks at the message, so rewording a check's message never moves its failures to another class.
+CATEGORY_LINE = "category: "
+FAILURE_CLASSES = [c for c in Category if c is not Category.UNDECIDED]
+CATEGORIES: list[dict[str, Any]] = [
     {
-        "name": "Wrong version",
-        "matchedStatuses": ["failed"],
-        "messageRegex": r"(?s)[^\n]*(?:"
-        r"reports version |the version at \S+ is unreadable"  # HTTP version_path
-        r"| runs (?:\S+|no imageID), expected |of an older revision remains"  # images, Container App template
-        r"| runs chart \S+, expected version | runs app version \S+, expected "  # Helm
-        r"|: traffic \d+% [^\n]*, expected \d+% | is not version "  # Container App traffic, Function App deployment
-        r"|not the baseline of |; the baseline of [^\n]* had it"  # rollback verification
-        r"| is not what \S+ verified: | a manual deployment replaced | a red release is never promoted"  # promotion
-        r"|was not a post-deploy run |did not check \S+ version |ran no check of "
-        r").*",
-    },
-    {
-        "name": "Certificate",
-        "matchedStatuses": ["failed"],
-        "messageRegex": r"(?s)[^\n]*(?:"
-        r"chain does not verify: |certificate is not valid before |expires in -?[\d.]+ days \(\S+\), inside the "
-        r"|the server sent no certificate|certificate unreadable: |TLS handshake failed: |no TLS \S+ or newer offered"
-        r"|Certificate \S+ not found|: not Ready: |without status\.notAfter|, but Secret \S+ holds "  # cert-manager
-        r"|\(spec\.secretName\) does not exist|has an empty tls\.crt|tls\.crt holds no PEM certificate"
-        r").*",
-    },
-    {
-        "name": "Rollout stuck",
+        "name": category.value,
         "matchedStatuses": ["failed", "broken"],
-        "messageRegex": r"(?s)[^\n]*(?:"
-        r"rollout stuck: |rollout incomplete: |still converging when the rollout deadline |pods unhealthy: "
-        r"|no pods \(\d+ wanted\)|CrashLoopBackOff|ImagePullBackOff|ErrImagePull|CreateContainerConfigError"
-        r"|InvalidImageName|FailedScheduling|ProgressDeadlineExceeded|OOMKilled|restarted \d+ times"
-        r").*",
-    },
-    {
-        "name": "Unhealthy endpoint",
-        "matchedStatuses": ["failed"],
-        "messageRegex": r"(?s)[^\n]*(?:"
-        r"HTTP \d{3} [^\n]*, expected 2xx|ms latency budget|body rule |the body does not contain "
-        r"|no answer within |no connection within |cannot connect|request failed: |no TLS handshake with "
-        r"|has no ready endpoint"  # a Service with no ready endpoint
-        r").*",
-    },
-    {
-        "name": "Provisioning",
-        "matchedStatuses": ["failed", "broken"],
-        "messageRegex": r"(?s)[^\n]*(?:"
-        r"provisioningState |revision \S+ is \w+, runningState |runs \d+ replicas, minReplicas "  # Container App
-        r"|receives \d+% of traffic but |latest revision \S+ is not among |still converging when the provisioning "
-        r"|latest deployment \S+ (?:failed|is status)|no deployment recorded|site state |0 functions are loaded"
-        r"|revision \d+ is [a-z-]+: |no Helm release "  # Helm: a failed or interrupted install/upgrade
-        r"|was it deployed|not found(?=\n|$)"  # the workload, Service, app or release is not there at all
-        r").*",
-    },
-    {
-        "name": "Infrastructure unreachable",
-        "matchedStatuses": ["broken", "failed"],
-        "messageRegex": r"(?s)[^\n]*(?:"
-        r"API server \S+ (?:refused the connection|did not answer in time|is unreachable)|stopped answering"
-        r"|credentials of [^\n]* were refused|forbidden \(403\)|GET \S+ answered \d{3}|did not answer JSON"
-        r"|cannot read kubeconfig|cannot load kubeconfig|has no context '|in-cluster config unavailable"
-        r"|watch of \S+ ended"
-        r"|credentials refused \(\d+\)|ARM answered \d{3}|ARM did not answer|throttled by ARM"
-        r"|is empty or not set; the environment's azure\.credential"
-        r"|not asked: |not probed: |not checked: | is spent"  # the time budget ran out before the call
-        r"|Node \S+ (?:not Ready|is cordoned|is waiting for a reboot)|the cluster has no nodes"  # the nodes check
-        r").*",
-    },
+        "traceRegex": rf"(?s).*\n{CATEGORY_LINE}{category.value}",
+    }
+    for category in FAILURE_CLASSES
+] + [
     # Everything else the suite could not decide (a missing expectation, a wrong namespace, a missing baseline, a
-    # refused drill); without it Allure would file such results as "Test defects".
-    {"name": "Could not decide", "matchedStatuses": ["broken"]},
+    # refused drill, or a defect of the suite itself); without it Allure would file such results as "Test defects".
+    {"name": Category.UNDECIDED.value, "matchedStatuses": ["broken"]},
 ]
 
 

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import shutil
+import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from checks.deadline import BudgetExhausted, Deadline
 from checks.transports.arm import ArmUnavailable
 from checks.transports.kube import KubeReader, KubeUnavailable
 from suite.config import Environment
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken, TokenCredential
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
+    from azure.mgmt.web import WebSiteManagementClient
 
 logging.getLogger("azure").setLevel(logging.WARNING)
 
@@ -76,7 +84,7 @@ class StaticToken:
     def __init__(self, token: str) -> None:
         self._token = token
 
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         from azure.core.credentials import AccessToken
 
         return AccessToken(self._token, int(time.time()) + 3600)
@@ -85,37 +93,87 @@ class StaticToken:
         return "StaticToken(<redacted>)"  # never the token, whoever prints this
 
 
+class BoundedCredential:
+    """A credential whose every token request ends by the budget: DefaultAzureCredential may probe a metadata
+    endpoint or run `az`, and neither has a deadline of its own. The request runs in a daemon thread; when the
+    timeout passes first, the SDK gets a ClientAuthenticationError (an ERROR that says so) and the thread is
+    abandoned, never waited for."""
+
+    def __init__(self, inner: TokenCredential, deadline: Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        try:
+            timeout = self._deadline.timeout(self._deadline.calls.credential)
+        except BudgetExhausted as exc:
+            raise ClientAuthenticationError(f"no token requested: {exc}") from exc
+        outcome: queue.Queue[AccessToken | BaseException] = queue.Queue(maxsize=1)
+
+        def fetch() -> None:
+            try:
+                outcome.put(self._inner.get_token(*scopes, **kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, which re-raises it
+                outcome.put(exc)
+
+        threading.Thread(target=fetch, name="credential", daemon=True).start()
+        try:
+            got = outcome.get(timeout=timeout)
+        except queue.Empty:
+            raise ClientAuthenticationError(
+                f"no token within {timeout:.0f}s: the credential did not answer (defaults.timeouts.credential)"
+            ) from None
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def __repr__(self) -> str:
+        return f"BoundedCredential({self._inner!r})"
+
+
 class AzureClients:
     """One ContainerAppsAPIClient and one WebSiteManagementClient per subscription alias, built on first use."""
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, deadline: Deadline | None = None) -> None:
         self.env = env
-        self.clients: dict[tuple[str, str], Any] = {}
-        self._credential: Any = None
+        self.deadline = deadline or Deadline.after(env.budget, f"time budget of environment {env.name!r}")
+        self._apps: dict[str, ContainerAppsAPIClient] = {}
+        self._web: dict[str, WebSiteManagementClient] = {}
+        self._credential: TokenCredential | None = None
 
-    def container_apps(self, subscription: str) -> Any:
-        return self._client("apps", subscription)
-
-    def web(self, subscription: str) -> Any:
-        return self._client("web", subscription)
-
-    def _client(self, kind: str, subscription: str) -> Any:
-        if (kind, subscription) not in self.clients:
+    def container_apps(self, subscription: str) -> ContainerAppsAPIClient:
+        if subscription not in self._apps:
             from azure.mgmt.appcontainers import ContainerAppsAPIClient
+
+            self._apps[subscription] = ContainerAppsAPIClient(
+                self._credentials(), self._subscription_id(subscription), **self._options()
+            )
+        return self._apps[subscription]
+
+    def web(self, subscription: str) -> WebSiteManagementClient:
+        if subscription not in self._web:
             from azure.mgmt.web import WebSiteManagementClient
 
-            azure = self.env.azure
-            assert azure is not None
-            factory = ContainerAppsAPIClient if kind == "apps" else WebSiteManagementClient
-            options: dict[str, Any] = {"base_url": azure.arm_endpoint, "logging_enable": False}
-            if azure.ca_bundle:
-                options["connection_verify"] = azure.ca_bundle
-            self.clients[(kind, subscription)] = factory(
-                self._credentials(), azure.subscriptions[subscription].subscription_id, **options
+            self._web[subscription] = WebSiteManagementClient(
+                self._credentials(), self._subscription_id(subscription), **self._options()
             )
-        return self.clients[(kind, subscription)]
+        return self._web[subscription]
 
-    def _credentials(self) -> Any:
+    def _subscription_id(self, subscription: str) -> str:
+        assert self.env.azure is not None  # the config loader requires azure: for Azure kinds
+        return self.env.azure.subscriptions[subscription].subscription_id
+
+    def _options(self) -> dict[str, Any]:
+        azure = self.env.azure
+        assert azure is not None
+        options: dict[str, Any] = {"base_url": azure.arm_endpoint, "logging_enable": False}
+        if azure.ca_bundle:
+            options["connection_verify"] = azure.ca_bundle
+        return options
+
+    def _credentials(self) -> TokenCredential:
         if self._credential is None:
             azure = self.env.azure
             assert azure is not None
@@ -130,9 +188,11 @@ class AzureClients:
             else:
                 from azure.identity import DefaultAzureCredential
 
-                self._credential = DefaultAzureCredential()
+                self._credential = BoundedCredential(DefaultAzureCredential(), self.deadline)
         return self._credential
 
     def close(self) -> None:
-        for client in self.clients.values():
-            client.close()
+        for apps in self._apps.values():
+            apps.close()
+        for web in self._web.values():
+            web.close()

@@ -26,8 +26,10 @@ from pydantic import (
     model_validator,
 )
 
+from checks.deadline import CallTimeouts, Deadline
 from checks.http import BodyRule, HealthProbe
 from checks.tls import TlsTarget
+from suite.durations import parse_duration
 from suite.yamlsource import Loc, YamlSourceError, dotted, line_of, load_yaml_with_lines
 
 M = TypeVar("M", bound=BaseModel)
@@ -41,51 +43,7 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-_DURATION = re.compile(
-    r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?"
-    r"\s*(?:(\d+(?:\.\d+)?)ms)?\s*$"
-)
-
-
-def parse_duration(value: Any) -> float:
-    """'90s', '5m', '1h30m', '250ms' or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 30s, 5m or 250ms, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match or not any(match.groups()):
-            raise ValueError(f"expected a duration like 30s, 5m or 250ms, got {value!r}")
-        hours, minutes, secs, millis = (float(g) if g else 0.0 for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs + millis / 1000
-    if seconds <= 0:
-        raise ValueError(f"a duration must be positive, got {value!r}")
-    return seconds
-
-
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-Kind = Literal["deployment", "daemonset", "statefulset", "helm", "containerapp", "functionapp", "endpoint"]
-KUBERNETES_KINDS = frozenset({"deployment", "daemonset", "statefulset", "helm"})
-AZURE_KINDS = frozenset({"containerapp", "functionapp"})
-CheckFamily = Literal[
-    "http",
-    "tls",
-    "rollout",
-    "pods",
-    "image",
-    "endpoints",
-    "nodes",
-    "helmrelease",
-    "certificate",
-    "containerapp",
-    "functionapp",
-    "baseline",
-    "restored",
-    "drill",
-    "promotion",
-]
-WORKLOAD_KINDS = frozenset({"deployment", "daemonset", "statefulset"})
 NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
@@ -163,7 +121,19 @@ class AzureDefaults(Strict):
     provisioning_timeout: Duration = 300.0  # how long "watched until provisioning settles" waits
 
 
+class TimeoutDefaults(Strict):
+    """How long one call of each transport may take; every value is capped by what is left of the budget."""
+
+    kubernetes_request: Duration = 15.0
+    kubernetes_watch: Duration = 300.0  # one watch stream; a wait reopens it until its window ends
+    arm_request: Duration = 20.0
+    arm_operation: Duration = 300.0  # an ARM long-running operation (the drill's traffic switch)
+    credential: Duration = 30.0  # acquiring an Azure token
+    helm: Duration = 300.0  # one helm command (the drill's rollback)
+
+
 class Defaults(Strict):
+    timeouts: TimeoutDefaults = TimeoutDefaults()
     http: HttpDefaults = HttpDefaults()
     tls: TlsDefaults = TlsDefaults()
     kubernetes: KubernetesDefaults = KubernetesDefaults()
@@ -207,7 +177,7 @@ class AzureConfig(Strict):
 
 class Component(Strict):
     name: str = Field(pattern=NAME)
-    kind: Kind
+    kind: str  # one of suite.kinds.KINDS
     cluster: str | None = None
     namespace: str | None = None
     workload: str | None = None
@@ -222,6 +192,15 @@ class Component(Strict):
     health: list[HealthConfig] = []
     tls: list[TlsHostConfig] = []
     certificates: list[CertificateConfig] = []  # cert-manager Certificates (in `cluster`) this component serves
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from suite.kinds import KINDS
+
+        if kind not in KINDS:
+            raise ValueError(f"{kind!r} is not one of: {', '.join(KINDS)}")
+        return kind
 
     def __repr__(self) -> str:
         return f"Component({self.name!r}, kind={self.kind!r})"
@@ -260,11 +239,22 @@ class Environment(Strict):
     promotes_from: str | None = None
     protected: bool = False
     budget: Duration = 600.0
-    checks: list[CheckFamily] | None = None
+    checks: list[str] | None = None  # tags of declared check families (suite.family); None: all that apply
     defaults: Defaults = Defaults()
     clusters: dict[str, ClusterConfig] = {}
     azure: AzureConfig | None = None
     components: list[Component] = Field(min_length=1)
+
+    @field_validator("checks")
+    @classmethod
+    def _known_families(cls, checks: list[str] | None) -> list[str] | None:
+        from suite.family import family_tags
+
+        known = family_tags()
+        unknown = [c for c in checks or [] if c not in known]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} is not one of: {', '.join(known)}")
+        return checks
 
     def __repr__(self) -> str:
         # Short on purpose: reporting plugins repr() every step argument, and a full repr grows with the estate
@@ -276,6 +266,25 @@ class Environment(Strict):
         if not self._by_name:
             self._by_name.update((c.name, c) for c in self.components)
         return self._by_name[name]
+
+    def call_timeouts(self) -> CallTimeouts:
+        calls = self.defaults.timeouts
+        return CallTimeouts(
+            kubernetes_request=calls.kubernetes_request,
+            kubernetes_watch=calls.kubernetes_watch,
+            arm_request=calls.arm_request,
+            arm_operation=calls.arm_operation,
+            credential=calls.credential,
+            subprocess=calls.helm,
+        )
+
+    def budget_deadline(self, within: Deadline | None = None) -> Deadline:
+        """The environment's one time budget (inside `within`, when given), carrying its per-call timeouts."""
+        label = f"time budget of environment {self.name!r}"
+        if within is None:
+            return Deadline.after(self.budget, label, self.call_timeouts())
+        inner = within.sub(self.budget, label)
+        return Deadline(inner.at, inner.label, inner.started, self.call_timeouts())
 
     def allows(self, family: str) -> bool:
         return self.checks is None or family in self.checks
@@ -378,25 +387,26 @@ def _cross_check(env: Environment, file_stem: str) -> list[tuple[Loc, str]]:
 
 
 def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]:
+    from suite.kinds import KINDS
+
+    kind = KINDS[comp.kind]
     problems: list[tuple[Loc, str]] = []
-    if comp.kind in KUBERNETES_KINDS:
-        for key in ("cluster", "namespace"):
-            if getattr(comp, key) is None:
-                problems.append(((), f"missing required key {key!r} for kind {comp.kind}"))
-        if comp.cluster is not None and comp.cluster not in env.clusters:
-            known = ", ".join(sorted(env.clusters)) or "none defined under clusters"
-            problems.append((("cluster",), f"{comp.cluster!r} is not one of: {known}"))
-    if comp.kind in AZURE_KINDS:
-        for key in ("subscription", "resource_group"):
-            if getattr(comp, key) is None:
-                problems.append(((), f"missing required key {key!r} for kind {comp.kind}"))
+    required = {"kubernetes": ("cluster", "namespace"), "azure": ("subscription", "resource_group")}
+    problems += [
+        ((), f"missing required key {key!r} for kind {comp.kind}")
+        for key in required.get(kind.platform, ())
+        if getattr(comp, key) is None
+    ]
+    if kind.platform == "kubernetes" and comp.cluster is not None and comp.cluster not in env.clusters:
+        known = ", ".join(sorted(env.clusters)) or "none defined under clusters"
+        problems.append((("cluster",), f"{comp.cluster!r} is not one of: {known}"))
+    if kind.platform == "azure":
         subscriptions = env.azure.subscriptions if env.azure else {}
         if comp.subscription is not None and comp.subscription not in subscriptions:
             known = ", ".join(sorted(subscriptions)) or "none defined under azure.subscriptions"
             problems.append((("subscription",), f"{comp.subscription!r} is not one of: {known}"))
-    if comp.kind == "endpoint" and not (comp.health or comp.tls or comp.certificates):
-        problems.append(((), "an endpoint component needs health, tls or certificates entries, or it checks nothing"))
-    if comp.certificates and comp.kind not in KUBERNETES_KINDS:
+    problems += [((), text) for text in kind.problems(comp)]
+    if comp.certificates and kind.platform != "kubernetes":
         if comp.cluster is None:
             problems.append((("certificates",), "cert-manager Certificates need the component's cluster"))
         elif comp.cluster not in env.clusters:

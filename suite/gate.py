@@ -17,7 +17,7 @@ from suite.files import write_json_atomic
 from suite.verdicts import Undecided
 
 if TYPE_CHECKING:
-    from suite.plugin import Run
+    from suite.run import Run
 
 RANK = {"pass": 0, "skipped": 1, "fail": 2, "error": 3}
 
@@ -32,6 +32,7 @@ class Row:
     outcome: str = "pass"
     message: str = ""
     duration: float = 0.0
+    category: str = ""  # the report category of a red outcome (checks.result.Category), from the result itself
 
 
 def classify(excinfo: pytest.ExceptionInfo[BaseException] | None, when: str) -> tuple[str, str]:
@@ -76,6 +77,7 @@ def record(rows: dict[str, Row], report: pytest.TestReport) -> None:
         return
     if RANK[outcome] > RANK[row.outcome]:
         row.outcome, row.message = outcome, message
+        row.category = str(props.get("category", "")) if outcome in {"fail", "error"} else ""
 
 
 def overall(rows: list[Row], exitstatus: int) -> tuple[str, str]:

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checks.transports.arm import ArmNotFound, ArmUnavailable
 from checks.baseline import NotRecordable
 from checks.deadline import Deadline
 from checks.helm import UnreadableRelease
+from checks.transports.arm import ArmNotFound, ArmUnavailable
 from checks.transports.kube import KubeUnavailable
 from suite.clients import AzureClients, KubeClients
 from suite.config import ConfigError, Environment, load_environment
-from suite.versions import running_version
+from suite.kinds import Clients, kind_of
 
 NOT_VERSIONED = "not versioned"  # a kind whose running version is not read (endpoint, function app)
 UNREADABLE = (KubeUnavailable, ArmUnavailable, UnreadableRelease, NotRecordable, ArmNotFound)
@@ -79,16 +79,16 @@ def collect(names: list[str], env_dir: Path, budget: float = 120.0) -> Inventory
         except ConfigError as exc:
             inventory.problems[name] = str(exc)
             continue
-        _read_environment(inventory, env, deadline)
+        _read_environment(inventory, env, env.budget_deadline(within=deadline))
     return inventory
 
 
 def _read_environment(inventory: Inventory, env: Environment, deadline: Deadline) -> None:
-    kube, azure = KubeClients(env), AzureClients(env)
+    kube, azure = KubeClients(env), AzureClients(env, deadline)
     try:
         for component in env.components:
             try:
-                found = running_version(component, kube, azure, deadline)
+                found = kind_of(component).running_version(component, Clients(kube, azure), deadline)
             except UNREADABLE as exc:
                 cell = Cell(problem=str(exc))
             else:

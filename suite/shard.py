@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.config import Component, Environment
-from suite.registry import CLUSTER_PREFIX
+from suite.family import CLUSTER_PREFIX
 
 SHARED_ALLURE_FILES = ("environment.properties", "executor.json", "categories.json")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.registry import FAMILIES
+from suite.family import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from suite.allure_meta import CATEGORIES
+from suite.allure_meta import CATEGORIES, CATEGORY_LINE
 from tests.test_end_to_end import run_suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,310 +64,61 @@ STEPS = [
 EVIDENCE = "HTTP response: https://localhost:18461/health"
 
 
-# --- which category a message lands in ---------------------------------------------------------------------------
+# --- which category a result lands in -----------------------------------------------------------------------------
 
-# (Allure status, statusDetails.message, category). The messages are the checks' own, as the real suite writes them
-# into its Allure results (exception type, target, message); the broken testbed's come from a run against it.
+# The category is data on the result (checks.result.Category), written by the suite as the trace's last line; the
+# message's words play no part. (Allure status, the message a real run wrote, the category its result carried.)
 FAILED, BROKEN = "failed", "broken"
 FAIL, ERROR = "suite.verdicts.CheckFailed: ", "suite.verdicts.Undecided: "
 MESSAGES = [
-    # wrong version
     (
         FAILED,
         FAIL + "https://localhost:18441/health: HTTP 200 OK in 2 ms but reports version '1.4.2' at version, "
         "expected '2.0.0'",
         "Wrong version",
     ),
+    (FAILED, FAIL + "https://localhost:18467/health: chain does not verify: certificate has expired", "Certificate"),
+    (FAILED, FAIL + "Deployment:broken/checkout: rollout stuck: Pod checkout-5d8f: CrashLoopBackOff", "Rollout stuck"),
     (
-        FAILED,
-        FAIL + "Deployment:shop/storefront-stale: spec runs registry.example.test/shop/storefront:2.2.9, expected "
-        "tag 2.3.0; Pod storefront-stale-6b7c9-x2x4q runs registry.example.test/shop/storefront:2.2.9, expected tag "
-        "2.3.0",
-        "Wrong version",
-    ),
-    (
-        FAILED,
-        FAIL + "Deployment:broken/checkout: Pod checkout-5d8f-abcde of an older revision remains "
-        "(registry.example.test/shop/checkout:4.0.0)",
-        "Wrong version",
-    ),
-    (
-        FAILED,
-        FAIL + "HelmRelease:shop/catalog: revision 3 runs chart catalog-1.1.0, expected version 1.2.0; revision 3 "
-        "runs app version 2.3.0, expected 2.4.0",
-        "Wrong version",
-    ),
-    (
-        FAILED,
-        FAIL + "ContainerApp:rg-orders/orders-old-traffic: traffic 100% orders-old-traffic--v6, expected 100% "
-        "orders-old-traffic--v7",
-        "Wrong version",
-    ),
-    (
-        FAILED,
-        FAIL + "ContainerApp:rg-orders/orders-stale-image: app template runs registry.example.test/orders/api:3.3.9, "
-        "expected tag 3.4.0",
-        "Wrong version",
-    ),
-    (
-        FAILED,
-        FAIL + "FunctionApp:rg-orders/events-old-version: latest deployment 2.6.0-build17 is not version 2.7.1: "
-        "Deployment successful",
-        "Wrong version",
-    ),
-    (
-        FAILED,
-        FAIL + "Deployment:shop/cart: not the baseline of 2026-11-21T10:00:00+00:00: pod template: baseline 5d8f "
-        "(revision 3), now 7c9a (revision 4); images: baseline cart=cart:1.0, now cart=cart:1.1",
-        "Wrong version",
-    ),
-    # certificate
-    (
-        FAILED,
-        FAIL + "tls://localhost:18451: chain does not verify: certificate has expired (CN=localhost [localhost] "
-        "expired 3 days ago (2026-11-19)); renew or re-issue the certificate, then check what the endpoint serves",
-        "Certificate",
-    ),
-    (
-        FAILED,
-        FAIL + "tls://localhost:18457: chain certificate CN=testbed short-lived intermediate expires in 3.0 days "
-        "(2026-11-25), inside the 14-day minimum; renew it before promoting",
-        "Certificate",
-    ),
-    (
-        FAILED,
-        FAIL + "tls://localhost:18452: certificate is not valid before 2026-12-01 00:00 UTC (CN=localhost)",
-        "Certificate",
-    ),
-    (
-        FAILED,
-        FAIL + "https://localhost:18451/health: TLS handshake failed: certificate verify failed: certificate has "
-        "expired (_ssl.c:1006); run the TLS check for details",
-        "Certificate",
-    ),
-    (
-        FAILED,
-        FAIL + "Certificate:broken/stuck-tls: not Ready: DoesNotExist: Issuing certificate as Secret does not exist; "
-        "cause: Issuer broken/letsencrypt-broken is not Ready: ErrRegisterACMEAccount: Failed to register ACME "
-        "account: 403 urn:ietf:params:acme:error:unauthorized",
-        "Certificate",
-    ),
-    (
-        FAILED,
-        FAIL + "Certificate:broken/checkout-tls: tls://localhost:18442 serves f6d37c93a949116e (CN=localhost, "
-        "notAfter 2027-02-20), but Secret broken/checkout-tls holds e0d013c0ee00eb15 (notAfter 2027-02-20): the "
-        "endpoint serves another certificate than its Secret: check which Secret its ingress or server uses",
-        "Certificate",
-    ),
-    # rollout stuck
-    (
-        FAILED,
-        FAIL + "Deployment:broken/checkout: rollout stuck: Pod checkout-7f9c-k2l4m: container checkout "
-        "CrashLoopBackOff, 5 restarts, last exit code 1 (1/2 updated, 2 available)",
+        BROKEN,
+        ERROR + "Deployment:broken/recommendations: still converging when the rollout deadline of 10s ran out",
         "Rollout stuck",
     ),
     (
         FAILED,
-        FAIL + 'Deployment:broken/mailer: rollout stuck: ProgressDeadlineExceeded: ReplicaSet "mailer-8c568fcff" has '
-        "timed out progressing. (1/1 updated, 0/1 available, 1 unavailable) (3 looks)",
-        "Rollout stuck",
-    ),
-    (
-        FAILED,
-        FAIL + "Deployment:broken/thumbnails: 1/2 pods unhealthy: Pod thumbnails-5c-abc: container thumbnails "
-        "OOMKilled repeatedly (7 restarts)",
-        "Rollout stuck",
-    ),
-    (
-        BROKEN,
-        ERROR + "Deployment:broken/recommendations: still converging when the rollout deadline of 10s ran out: "
-        "rollout incomplete: 2/2 updated, 0/2 available, 2 unavailable; Pod recommendations-7b9c4d99c8-d6xs6: "
-        "container recommendations not ready (running)",
-        "Rollout stuck",
-    ),
-    # unhealthy endpoint
-    (
-        FAILED,
-        FAIL + "https://localhost:18461/health: HTTP 503 Service Unavailable in 2 ms, expected 2xx; body: "
-        '\'{"status": "DOWN"}\'',
+        FAIL + "https://localhost:18461/health: HTTP 503 Service Unavailable in 2 ms, expected 2xx",
         "Unhealthy endpoint",
     ),
+    (FAILED, FAIL + 'HelmRelease:broken/billing: revision 2 is failed: Upgrade "billing" failed', "Provisioning"),
     (
-        FAILED,
-        FAIL + "https://localhost:18462/health: HTTP 200 OK in 2 ms but body rule failed: status is 'DOWN', "
-        "expected 'UP'",
-        "Unhealthy endpoint",
-    ),
-    (
-        FAILED,
-        FAIL + "https://localhost:18463/health: HTTP 200 OK in 1503 ms, over the 1000 ms latency budget",
-        "Unhealthy endpoint",
-    ),
-    (
-        FAILED,
-        FAIL + "https://localhost:18464/health: no answer within 3.0s; check the service's logs and load",
-        "Unhealthy endpoint",
-    ),
-    (
-        FAILED,
-        FAIL + "https://localhost:18469/health: cannot connect: Connection refused; is the service running and routed?",
-        "Unhealthy endpoint",
-    ),
-    (
-        FAILED,
-        FAIL + "tls://localhost:18465: no TLS handshake with localhost:18465 within 3.0s",
-        "Unhealthy endpoint",
-    ),
-    (
-        FAILED,
-        FAIL + "Deployment:broken/recommendations: Service broken/recommendations has no ready endpoint; check the "
-        "pods' readiness and the Service's selector and ports",
-        "Unhealthy endpoint",
-    ),
-    # provisioning
-    (
-        FAILED,
-        FAIL + 'HelmRelease:broken/billing: revision 2 is failed: Upgrade "billing" failed: cannot patch "billing" '
-        'with kind Service: Service "billing" is invalid; fix the cause, then upgrade or roll back',
+        BROKEN,
+        ERROR + "ContainerApp:rg/orders: still converging when the provisioning deadline of 5s ran out",
         "Provisioning",
     ),
     (
-        FAILED,
-        FAIL + "ContainerApp:rg-broken/orders-crashing: revision orders-crashing--v8 provisioningState Failed: "
-        "ContainerCrashing: Container 'api' was terminated with exit code '1' and reason 'ProcessExited'.",
-        "Provisioning",
-    ),
-    (
-        FAILED,
-        FAIL + "ContainerApp:rg-broken/orders-failed: app provisioningState Failed",
-        "Provisioning",
-    ),
-    (
-        FAILED,
-        FAIL + "ContainerApp:rg-orders/orders-unhealthy: revision orders-unhealthy--v3 is Unhealthy, runningState "
-        "Degraded, 0 replicas (minReplicas 1)",
-        "Provisioning",
-    ),
-    (
-        FAILED,
-        FAIL + "FunctionApp:rg-orders/events-failed-deploy: latest deployment 2.7.1-build3 failed (Kudu status 3): "
-        "npm ERR!",
-        "Provisioning",
-    ),
-    (
-        FAILED,
-        FAIL + "FunctionApp:rg-orders/events-stopped: site state Stopped; start it, or check why it stopped "
-        "(activity log)",
-        "Provisioning",
-    ),
-    (
-        FAILED,
-        FAIL + "FunctionApp:rg-orders/events-no-functions: deployment 2.7.1-build9 succeeded but 0 functions are "
-        "loaded; check the host's logs, the app settings (FUNCTIONS_WORKER_RUNTIME) and the package contents",
-        "Provisioning",
-    ),
-    (
-        FAILED,
-        FAIL + "Deployment:broken/orphan: Service orphan not found in broken; was it deployed, or renamed?",
-        "Provisioning",
-    ),
-    (FAILED, FAIL + "Deployment:shop/gone: Deployment:shop/gone not found", "Provisioning"),
-    (
-        FAILED,
-        FAIL + "Deployment:broken/mailer: 1/1 pods unhealthy: Pod mailer-8c568fcff-4mqlg: container mailer not ready "
-        "(running)",
-        "Rollout stuck",
-    ),
-    (
         BROKEN,
-        ERROR + "ContainerApp:rg-orders/orders-slow: still converging when the provisioning deadline of 15s ran out: "
-        "app provisioningState InProgress (15 looks)",
-        "Provisioning",
-    ),
-    # infrastructure unreachable
-    (
-        BROKEN,
-        ERROR + "Deployment:shop/cart: cluster dv-a: API server https://127.0.0.1:18470 refused the connection; "
-        "check that the cluster is up and that context 'kwok-dv-a' of .testbed/kubeconfig.yaml points at it",
+        ERROR + "Deployment:shop/web: cluster dv-a: API server https://127.0.0.1:1 refused the connection",
         "Infrastructure unreachable",
     ),
-    (
-        BROKEN,
-        ERROR + "HelmRelease:broken/billing: cluster dv-a: cannot load kubeconfig /work/main/.testbed/kubeconfig.yaml: "
-        "Invalid kube-config file. No configuration found.",
-        "Infrastructure unreachable",
-    ),
-    (
-        BROKEN,
-        ERROR + "Deployment:shop/cart: cluster dv-a: credentials of context 'kwok-dv-a' were refused (401): "
-        "Unauthorized",
-        "Infrastructure unreachable",
-    ),
-    (
-        BROKEN,
-        ERROR + "HelmRelease:shop/catalog: cluster dv-a: forbidden (403): secrets is forbidden; the suite needs "
-        "get/list/watch (see deploy/rbac/)",
-        "Infrastructure unreachable",
-    ),
-    (
-        BROKEN,
-        ERROR + "ContainerApp:rg-orders/orders: ContainerApp:rg-orders/orders: ARM did not answer in time or is "
-        "unreachable: Connection refused",
-        "Infrastructure unreachable",
-    ),
-    (
-        BROKEN,
-        ERROR + "ContainerApp:rg-orders/orders: ContainerApp:rg-orders/orders: credentials refused (401): "
-        "InvalidAuthenticationToken: bad token; check the identity's role assignment (Reader on the resource group)",
-        "Infrastructure unreachable",
-    ),
-    (
-        BROKEN,
-        ERROR + "ContainerApp:rg-orders/orders: ContainerApp:rg-orders/orders: throttled by ARM (429, Retry-After "
-        "30s) with 4s of the time budget left; run fewer checks per subscription at once or raise the budget",
-        "Infrastructure unreachable",
-    ),
-    (
-        BROKEN,
-        ERROR + "https://localhost:18441/health: not probed: time budget of environment 'local' of 120s is spent; "
-        "raise the environment's budget or split the run",
-        "Infrastructure unreachable",
-    ),
-    (
-        FAILED,
-        FAIL + "cluster:dv-a: Node node-000002 is waiting for a reboot (dv.test/reboot-required)",
-        "Infrastructure unreachable",
-    ),
-    # an ERROR first files the result under the ERROR, whatever FAIL follows it
-    (
-        BROKEN,
-        ERROR + "https://localhost:18441/health: not probed: time budget of environment 'local' of 120s is spent; "
-        "raise the environment's budget or split the run\nhttps://localhost:18461/health: HTTP 503 Service "
-        "Unavailable in 2 ms, expected 2xx; body: ''",
-        "Infrastructure unreachable",
-    ),
-    # could not decide
-    (
-        BROKEN,
-        ERROR + "Deployment:shopp/misplaced: cluster dv-a: namespace 'shopp' not found; check the environment file's "
-        "namespace and the kubeconfig context",
-        "Could not decide",
-    ),
-    (
-        BROKEN,
-        ERROR + "https://localhost:18441/health: HTTP 200 OK in 2 ms; no expected version to compare version with: "
-        "pass --release FILE or --expect COMPONENT=VERSION",
-        "Could not decide",
-    ),
+    (FAILED, FAIL + "cluster:dv-a: Node n1 not Ready", "Infrastructure unreachable"),
+    (BROKEN, ERROR + "Deployment:shopp/misplaced: cluster dv-a: namespace 'shopp' not found", "Could not decide"),
 ]
 
 
-def category_of(status: str, message: str) -> str | None:
-    """Allure 2's rule: the first category whose statuses hold the result's and whose messageRegex matches the whole
-    message (Java's String.matches, Python's fullmatch); None where Allure falls back to its own defect classes."""
+def trace_of(nodeid: str, message: str, category: str | None) -> str:
+    """The trace the suite writes for a red test (suite.reporting): verdict and test, the message, the category."""
+    verdict = "ERROR" if message.startswith(ERROR) else "FAIL"
+    filed = f"\n{CATEGORY_LINE}{category}" if category else ""
+    return f"{verdict} {nodeid}\n{message.partition(': ')[2]}{filed}"
+
+
+def category_of(status: str, trace: str) -> str | None:
+    """Allure 2's rule: the first category whose statuses hold the result's and whose traceRegex (messageRegex, if
+    any) matches the whole text (Java's String.matches, Python's fullmatch); None where Allure falls back to its own
+    defect classes."""
     for category in CATEGORIES:
-        pattern = category.get("messageRegex")
-        if status in category["matchedStatuses"] and (pattern is None or re.fullmatch(str(pattern), message)):
+        pattern = category.get("traceRegex")
+        if status in category["matchedStatuses"] and (pattern is None or re.fullmatch(str(pattern), trace)):
             return str(category["name"])
     return None
 
@@ -387,14 +138,26 @@ def test_categories_are_the_six_failure_classes_and_the_catch_all():
 
 @pytest.mark.parametrize(("status", "message", "category"), MESSAGES, ids=[m[2] for m in MESSAGES])
 def test_each_failure_lands_in_its_category(status, message, category):
-    assert category_of(status, message) == category
+    assert category_of(status, trace_of("features/test_features.py::t[env/x]", message, category)) == category
+
+
+@pytest.mark.parametrize("category", [c["name"] for c in CATEGORIES])
+def test_rewording_a_message_never_moves_a_failure(category):
+    """Every other class's words in the message, and it still lands where its category says."""
+    words = " ".join(message for _, message, _ in MESSAGES)
+    status = BROKEN if category == "Could not decide" else FAILED
+    assert category_of(status, trace_of("n", FAIL + "x: " + words, category)) == category
 
 
 def test_every_category_is_reachable_with_every_status_it_claims():
-    found = {(status, category_of(status, message)) for status, message, _ in MESSAGES}
     for category in CATEGORIES:
         for status in category["matchedStatuses"]:
-            assert (status, category["name"]) in found, (status, category["name"])
+            assert category_of(status, trace_of("n", FAIL + "x: y", category["name"])) == category["name"]
+
+
+def test_a_red_result_without_a_category_is_undecided_when_broken():
+    """A defect of the suite itself (no category line) is "Could not decide", never a failure class."""
+    assert category_of(BROKEN, "ValueError in call: boom") == "Could not decide"
 
 
 # --- the rendered report in a browser ----------------------------------------------------------------------------
@@ -557,7 +320,7 @@ def test_categories_tab_lists_the_failure_classes_present(tab, served, report_di
     }
     results = [json.loads(p.read_text()) for p in (report_dir.parent.parent / "allure-results").glob("*-result.json")]
     expected = {
-        r["name"]: category_of(r["status"], r["statusDetails"]["message"])
+        r["name"]: category_of(r["status"], r["statusDetails"]["trace"])
         for r in results
         if r["status"] in {"failed", "broken"}
     }

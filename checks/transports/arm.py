@@ -20,7 +20,6 @@ from checks.runner import Absent
 from checks.transports import Failure, TransportError
 
 T = TypeVar("T")
-REQUEST_TIMEOUT = 20.0
 SECRET_KEYS = re.compile(r"password|secret|token|key|connectionstring|credential|sas", re.IGNORECASE)
 PUBLIC_KEYS = frozenset({"passwordSecretRef", "keyVaultUrl", "secretRef", "name", "identity"})
 
@@ -45,7 +44,7 @@ def arm_call(call: Callable[..., T], deadline: Deadline, what: str) -> T:
 
     while True:
         try:
-            timeout = deadline.timeout(REQUEST_TIMEOUT)
+            timeout = deadline.timeout(deadline.calls.arm_request)
         except BudgetExhausted as exc:
             raise ArmUnavailable(f"{what}: not asked: {exc}", Failure.SPENT) from exc
         try:

@@ -47,7 +47,6 @@ RESOURCES: dict[str, tuple[str, bool]] = {
     "clusterissuers": ("/apis/cert-manager.io/v1", False),
 }
 READ_VERBS = frozenset({"GET", "HEAD"})
-REQUEST_TIMEOUT = 15.0  # per request, capped by the run's deadline
 
 
 class KubeUnavailable(TransportError):
@@ -185,7 +184,7 @@ class KubeReader:
     ) -> Iterator[tuple[str, Obj]]:
         """(type, object) events after `resource_version` until the deadline; bookmarks are skipped. The raw
         response is appended to `opened` so another thread can close it when nobody listens any more."""
-        seconds = max(1, int(deadline.timeout(300)))
+        seconds = max(1, int(deadline.timeout(deadline.calls.kubernetes_watch)))
         query = {
             "watch": "1",
             "resourceVersion": resource_version,
@@ -267,7 +266,7 @@ class KubeReader:
             body=body,
             auth_settings=["BearerToken"],
         )
-        timeout = deadline.timeout(REQUEST_TIMEOUT)
+        timeout = deadline.timeout(deadline.calls.kubernetes_request)
         self.requests += 1
         response = self.api.call_api(method, url, header_params=headers, body=serialized, _request_timeout=timeout)
         payload = response.read()
@@ -311,7 +310,7 @@ class KubeReader:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            timeout = deadline.timeout(REQUEST_TIMEOUT)
+            timeout = deadline.timeout(deadline.calls.kubernetes_request)
         except BudgetExhausted as exc:
             raise KubeUnavailable(f"cluster {self.cluster}: not asked: {exc}", Failure.SPENT) from exc
         method, url, headers, _, _ = self.api.param_serialize(

@@ -1,0 +1,270 @@
+"""Component kinds: everything the suite knows about a kind, in one adapter per kind.
+
+    KINDS["deployment"].where(component)           # "Deployment:shop/web"
+    KINDS["helm"].read_state(component, clients, deadline)
+
+An adapter says which platform the kind lives on (and so which keys an environment entry needs), how to name its
+target, which check families apply to it (`families`: the promotion check included, so a new kind is enrolled in a
+family only when someone decides it), how to read its running version and its baseline state, how to judge a
+restored state and how to roll it back. Nothing outside this module branches on a component's kind.
+
+Adding a kind: subclass `Kind`, fill in what applies, `register()` it. `docs/extending.md` walks through one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from checks.baseline import (
+    ComponentState,
+    ContainerAppState,
+    HelmState,
+    NotRecordable,
+    WorkloadState,
+    container_app_state,
+    helm_state,
+    workload_state,
+)
+from checks.containerapps import AppRef
+from checks.deadline import Deadline
+from checks.drill import DrillImpossible, roll_back_helm, roll_back_traffic, roll_back_workload
+from checks.helm import HelmRef
+from checks.images import tag_of
+from checks.result import CheckResult
+from checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
+from checks.workloads import WorkloadRef
+
+if TYPE_CHECKING:
+    from suite.clients import AzureClients, KubeClients
+    from suite.config import Component
+
+Platform = Literal["kubernetes", "azure", "none"]
+# The families a kind with recorded state takes part in: a baseline, its comparison after a rollback, the drill.
+STATEFUL = frozenset({"baseline", "restored", "drill"})
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The transports a kind reads through: Kubernetes readers per cluster, ARM clients per subscription."""
+
+    kube: KubeClients
+    azure: AzureClients
+
+
+class Kind:
+    """The behaviour of one component kind. The defaults are what a kind without state or version does."""
+
+    name: ClassVar[str]
+    marker: ClassVar[str]  # the pytest marker's text: `-m deployment`
+    platform: ClassVar[Platform] = "none"
+    families: ClassVar[frozenset[str]] = frozenset()  # tags of the kind-driven families that apply to it
+
+    def where(self, component: Component) -> str:
+        return f"component:{component.name}"
+
+    def problems(self, component: Component) -> list[str]:
+        """Rules of this kind beyond the platform's required keys; one line each."""
+        return []
+
+    def running_version(self, component: Component, clients: Clients, deadline: Deadline) -> dict[str, str] | None:
+        """{"version": ..., "image": ...} as far as readable; None for a kind whose version is not read."""
+        return None
+
+    def read_state(self, component: Component, clients: Clients, deadline: Deadline) -> ComponentState:
+        raise NotRecordable(f"a {self.name} has no state the suite records")
+
+    def restored(
+        self, component: Component, clients: Clients, recorded: ComponentState, recorded_at: str, deadline: Deadline
+    ) -> CheckResult:
+        raise NotRecordable(f"a {self.name} has no state the suite records")
+
+    def roll_back(
+        self, component: Component, clients: Clients, recorded: ComponentState, deadline: Deadline
+    ) -> Callable[[], str]:
+        """The rollback as a deferred call, so every failure to start it is reported the same way."""
+        raise DrillImpossible(f"a {self.name} cannot be rolled back by the suite")
+
+    def waits_for_rollout(self) -> bool:
+        """Whether a drill waits for a Kubernetes rollout before it verifies."""
+        return False
+
+
+class Workload(Kind):
+    platform = "kubernetes"
+    families = frozenset({"rollout", "pods", "image", "endpoints", "promotion"}) | STATEFUL
+
+    def ref(self, component: Component) -> WorkloadRef:
+        assert component.namespace is not None  # the config loader requires it for Kubernetes kinds
+        return WorkloadRef(self.name, component.namespace, component.workload or component.name)
+
+    def where(self, component: Component) -> str:
+        return self.ref(component).where
+
+    def running_version(self, component: Component, clients: Clients, deadline: Deadline) -> dict[str, str] | None:
+        state = self.read_state(component, clients, deadline)
+        assert isinstance(state, WorkloadState)
+        image = state.images.get(component.container or "", "") or next(iter(state.images.values()), "")
+        return _image_version(image)
+
+    def read_state(self, component: Component, clients: Clients, deadline: Deadline) -> ComponentState:
+        return workload_state(clients.kube.reader(str(component.cluster)), self.ref(component), deadline)
+
+    def restored(
+        self, component: Component, clients: Clients, recorded: ComponentState, recorded_at: str, deadline: Deadline
+    ) -> CheckResult:
+        reader = clients.kube.reader(str(component.cluster))
+        return check_workload_restored(reader, self.ref(component), recorded, recorded_at, deadline)
+
+    def roll_back(
+        self, component: Component, clients: Clients, recorded: ComponentState, deadline: Deadline
+    ) -> Callable[[], str]:
+        if not (isinstance(recorded, WorkloadState) and recorded.kind == self.name):
+            raise DrillImpossible(f"the baseline recorded a {recorded.kind}, but the component is a {self.name}")
+        writer = clients.kube.writer(str(component.cluster))
+        return lambda: roll_back_workload(writer, self.ref(component), recorded, deadline)
+
+    def waits_for_rollout(self) -> bool:
+        return True
+
+
+class Deployment(Workload):
+    name = "deployment"
+    marker = "Kubernetes Deployment components"
+
+
+class DaemonSet(Workload):
+    name = "daemonset"
+    marker = "Kubernetes DaemonSet components"
+
+
+class StatefulSet(Workload):
+    name = "statefulset"
+    marker = "Kubernetes StatefulSet components"
+
+
+class HelmRelease(Kind):
+    name = "helm"
+    marker = "Helm release components"
+    platform = "kubernetes"
+    families = frozenset({"helmrelease", "promotion"}) | STATEFUL
+
+    def ref(self, component: Component) -> HelmRef:
+        assert component.namespace is not None
+        return HelmRef(component.namespace, component.release or component.name)
+
+    def where(self, component: Component) -> str:
+        return self.ref(component).where
+
+    def running_version(self, component: Component, clients: Clients, deadline: Deadline) -> dict[str, str] | None:
+        state = self.read_state(component, clients, deadline)
+        assert isinstance(state, HelmState)
+        return {"version": state.app_version, "chart": state.chart}
+
+    def read_state(self, component: Component, clients: Clients, deadline: Deadline) -> ComponentState:
+        return helm_state(clients.kube.reader(str(component.cluster)), self.ref(component), deadline)
+
+    def restored(
+        self, component: Component, clients: Clients, recorded: ComponentState, recorded_at: str, deadline: Deadline
+    ) -> CheckResult:
+        reader = clients.kube.reader(str(component.cluster))
+        return check_helm_restored(reader, self.ref(component), recorded, recorded_at, deadline)
+
+    def roll_back(
+        self, component: Component, clients: Clients, recorded: ComponentState, deadline: Deadline
+    ) -> Callable[[], str]:
+        if not isinstance(recorded, HelmState):
+            raise DrillImpossible(f"the baseline recorded a {recorded.kind}, but the component is a {self.name}")
+        helm = clients.kube.helm_command(str(component.cluster))
+        return lambda: roll_back_helm(helm, self.ref(component), recorded, deadline)
+
+
+class AzureApp(Kind):
+    platform = "azure"
+
+    def ref(self, component: Component) -> AppRef:
+        assert component.resource_group is not None  # the config loader requires it for Azure kinds
+        return AppRef(component.resource_group, component.resource or component.name)
+
+
+class ContainerApp(AzureApp):
+    name = "containerapp"
+    marker = "Azure Container App components: provisioning, revision health, traffic, image"
+    families = frozenset({"containerapp", "promotion"}) | STATEFUL
+
+    def where(self, component: Component) -> str:
+        return self.ref(component).where
+
+    def running_version(self, component: Component, clients: Clients, deadline: Deadline) -> dict[str, str] | None:
+        state = self.read_state(component, clients, deadline)
+        assert isinstance(state, ContainerAppState)
+        return _image_version(state.images.get(state.latest_revision or "", ""))
+
+    def read_state(self, component: Component, clients: Clients, deadline: Deadline) -> ComponentState:
+        client = clients.azure.container_apps(str(component.subscription))
+        return container_app_state(client, self.ref(component), deadline)
+
+    def restored(
+        self, component: Component, clients: Clients, recorded: ComponentState, recorded_at: str, deadline: Deadline
+    ) -> CheckResult:
+        client = clients.azure.container_apps(str(component.subscription))
+        return check_app_restored(client, self.ref(component), recorded, recorded_at, deadline)
+
+    def roll_back(
+        self, component: Component, clients: Clients, recorded: ComponentState, deadline: Deadline
+    ) -> Callable[[], str]:
+        if not isinstance(recorded, ContainerAppState):
+            raise DrillImpossible(f"the baseline recorded a {recorded.kind}, but the component is a {self.name}")
+        client = clients.azure.container_apps(str(component.subscription))
+        return lambda: roll_back_traffic(client, self.ref(component), recorded, deadline)
+
+
+class FunctionApp(AzureApp):
+    name = "functionapp"
+    marker = "Azure Function App components: site state, latest deployment, functions loaded"
+    # Its version is not read live (the promotion evidence is the source's verdict alone), but it is promoted.
+    families = frozenset({"functionapp", "promotion"})
+
+    def where(self, component: Component) -> str:
+        ref = self.ref(component)
+        return f"FunctionApp:{ref.resource_group}/{ref.name}"
+
+
+class Endpoint(Kind):
+    name = "endpoint"
+    marker = "plain HTTP/TLS endpoint components"
+
+    def problems(self, component: Component) -> list[str]:
+        if component.health or component.tls or component.certificates:
+            return []
+        return ["an endpoint component needs health, tls or certificates entries, or it checks nothing"]
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    """Enrol a kind; the environment schema accepts it from then on. Names are unique."""
+    if kind.name in KINDS and type(KINDS[kind.name]) is not type(kind):
+        raise ValueError(f"kind {kind.name!r} is registered twice")
+    KINDS[kind.name] = kind
+    return kind
+
+
+for _kind in (Deployment(), DaemonSet(), StatefulSet(), HelmRelease(), ContainerApp(), FunctionApp(), Endpoint()):
+    register(_kind)
+
+
+def kind_of(component: Component) -> Kind:
+    return KINDS[component.kind]
+
+
+def on_platform(platform: Platform) -> frozenset[str]:
+    """The kinds that live on a platform: `on_platform("kubernetes")` -> deployment, daemonset, statefulset, helm."""
+    return frozenset(name for name, kind in KINDS.items() if kind.platform == platform)
+
+
+def _image_version(image: str) -> dict[str, str]:
+    tag = tag_of(image)
+    return {"image": image, **({"version": tag} if tag else {})}

@@ -1,0 +1,159 @@
+"""Outcomes and reports: FAIL vs ERROR, the report category, the summary, verdict.json, the baseline file and the
+Allure extras. The controller alone writes the run-level files."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checks.result import Category, CheckResult, Verdict
+from suite import allure_meta, gate
+from suite.baseline import STATE_PROPERTY, write_baseline
+from suite.collection import family_of
+from suite.family import CLUSTER_PREFIX, Family
+from suite.kinds import KINDS
+from suite.run import RECORDED, RESULTS, RUN, Run
+from suite.verdicts import Undecided, summarize
+
+
+def category_of(family: Family | None, results: list[CheckResult], excinfo: Any) -> Category | None:
+    """The category of a red test: that of its worst result (the first line of its message), or "Could not
+    decide" for a refusal the suite raised itself; None for an exception the suite did not expect (a bug)."""
+    bad = [r for r in results if not r.ok]
+    if bad:
+        worst = sorted(bad, key=lambda r: r.verdict is not Verdict.ERROR)[0]
+        if worst.category is not None:
+            return worst.category
+        if family is not None and worst.verdict is Verdict.FAIL:
+            return family.category
+        return Category.UNDECIDED
+    if excinfo is not None and isinstance(excinfo.value, Undecided):
+        return Category.UNDECIDED
+    return None
+
+
+# trylast: this wrapper sits inside allure's, so the longrepr it rewrites is the trace allure files the result by.
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Tag each report with component, check, verdict and category (they travel to the xdist controller), and keep
+    the message short: the check's own words, not a traceback through pytest-bdd."""
+    report: pytest.TestReport = yield
+    run = item.config.stash.get(RUN, None)
+    if run is None or "target_name" not in getattr(item, "fixturenames", ()):
+        return report
+    component = item.callspec.params.get("target_name") if hasattr(item, "callspec") else None
+    family = family_of(item)
+    scenario = (getattr(item, "obj", None).__doc__ or "").partition(": ")[2]
+    report.user_properties += [
+        ("component", component),
+        ("check", family.check if family else "?"),
+        ("scenario", scenario),
+    ]
+    if report.passed and report.when == "call":
+        report.user_properties.append(("message", summarize(item.stash.get(RESULTS, []))))
+        if RECORDED in item.stash:
+            report.user_properties.append((STATE_PROPERTY, item.stash[RECORDED]))
+    if report.failed:
+        verdict, message = gate.classify(call.excinfo, report.when)
+        category = category_of(family, item.stash.get(RESULTS, []), call.excinfo)
+        report.user_properties += [("verdict", verdict), ("message", message)]
+        if category is not None:
+            report.user_properties.append(("category", category.value))
+        if call.excinfo is not None and isinstance(call.excinfo.value, AssertionError | Undecided):
+            filed = f"\n{allure_meta.CATEGORY_LINE}{category.value}" if category is not None else ""
+            report.longrepr = f"{verdict.upper()} {item.nodeid}\n{message}{filed}"
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """A call that could not decide shows as ERROR (E), not as a failed assertion."""
+    if report.when == "call" and report.failed and ("verdict", "error") in report.user_properties:
+        return "error", "E", ("ERROR", {"red": True})
+    return None
+
+
+class GateRecorder:
+    """Controller-side: collects one row per test from reports (its own or the workers') and writes the gate."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        run = self.config.stash.get(RUN, None)
+        if run is None:
+            return
+        gate.record(run.rows, report)
+        props = dict(report.user_properties)
+        if STATE_PROPERTY in props:
+            run.recorded[str(props["component"])] = str(props[STATE_PROPERTY])
+        elif props.get("check") == "baseline_recorded" and report.failed:
+            run.unrecorded.append(str(props["component"]))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        run = self.config.stash.get(RUN, None)
+        if run is None or self.config.option.collectonly:
+            return
+        self._write_baseline(run)
+        gate.write_verdict(run, exitstatus, self.config)
+        if self.config.option.allure_report_dir:
+            allure_meta.write(Path(self.config.option.allure_report_dir), run)
+
+    @staticmethod
+    def _write_baseline(run: Run) -> None:
+        """All or nothing: a baseline missing a component would mislead the rollback check that reads it."""
+        assert run.baseline is not None
+        if run.unrecorded:
+            names = ", ".join(sorted(set(run.unrecorded)))
+            run.baseline_note = f"baseline NOT written: could not record {names}; {run.baseline.path} is unchanged"
+        elif run.recorded:
+            written = write_baseline(run.baseline.path, run.env.name, run.release.release, run.recorded)
+            run.baseline_note = f"baseline of {len(written.components)} components written to {run.baseline.path}"
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+        run = self.config.stash.get(RUN, None)
+        if run is not None and not self.config.option.collectonly:
+            gate.print_summary(terminalreporter, run, exitstatus, self.config.getoption("markexpr") or "")
+            if run.baseline_note:
+                terminalreporter.write_line(run.baseline_note, bold=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if RUN in config.stash and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(GateRecorder(config), "deploy-verify-gate")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    """Allure: titles that name the component and environment; labels to group by environment and component."""
+    if "target_name" not in request.fixturenames:
+        return
+    target = request.getfixturevalue("target_name")
+    env = request.getfixturevalue("environment")
+    kind = "cluster" if target.startswith(CLUSTER_PREFIX) else KINDS[env.component(target).kind].name
+    allure_meta.label_test(env.name, target, kind, feature.name, scenario.name)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_bdd_before_step_call(
+    request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any, step_func_args: Any
+) -> None:
+    """Runs after allure recorded the step's arguments: strip the ones that are not plain values."""
+    if request.config.option.allure_report_dir:
+        allure_meta.keep_plain_step_parameters(request.config, step, step_func_args)
+
+
+def pytest_bdd_after_step(
+    request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any, step_func_args: Any
+) -> None:
+    """Remember the check results a step worked on, so a passing test's summary line says what was seen."""
+    for value in step_func_args.values():
+        if isinstance(value, list) and value and all(isinstance(r, CheckResult) for r in value):
+            request.node.stash[RESULTS] = value

@@ -1,0 +1,43 @@
+"""What a run resolved once at start-up (the environment, the release, where reports go, the budget), shared by the
+options, the fixtures and the report hooks through the pytest config's stash."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from checks.deadline import Deadline
+from checks.result import CheckResult
+from suite import gate
+from suite.baseline import BaselineSource
+from suite.config import Environment
+from suite.release import ReleaseManifest
+
+
+@dataclass
+class Run:
+    """Everything the run resolved once at start-up; stored on the config, shared by every fixture."""
+
+    env: Environment
+    release: ReleaseManifest
+    release_file: str | None
+    reports: Path
+    started: float = field(default_factory=time.time)
+    deadline: Deadline | None = None
+    rows: dict[str, gate.Row] = field(default_factory=dict)
+    baseline: BaselineSource | None = None  # where rollback scenarios read the recorded state from
+    allow_mutations: bool = False
+    recorded: dict[str, str] = field(default_factory=dict)  # component -> state JSON, from @baseline tests
+    unrecorded: list[str] = field(default_factory=list)  # components whose state could not be recorded
+    baseline_note: str = ""
+    shard: tuple[int, int] | None = None
+    env_dir: Path = Path("environments")
+    source_verdict: str | None = None  # --source-verdict
+
+
+RUN = pytest.StashKey[Run]()
+RESULTS = pytest.StashKey[list[CheckResult]]()  # the results a test's steps produced, for its summary line
+RECORDED = pytest.StashKey[str]()  # a @baseline test's recorded state (JSON), carried to the controller
