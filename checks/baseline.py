@@ -13,7 +13,7 @@ for a Container App the traffic split and the image of every revision that takes
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,9 @@ from checks.helm import HelmRef, HelmRevision, release_history
 from checks.runner import Absent
 from checks.transports.kube import KubeReader, Obj
 from checks.workloads import REVISION, WorkloadRef, is_ready, read_workload
+
+if TYPE_CHECKING:
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
 
 class NotRecordable(Absent):
@@ -116,7 +119,7 @@ def helm_state_of(ref: HelmRef, revision: HelmRevision) -> HelmState:
     )
 
 
-def container_app_state(client: Any, ref: AppRef, deadline: Deadline) -> ContainerAppState:
+def container_app_state(client: ContainerAppsAPIClient, ref: AppRef, deadline: Deadline) -> ContainerAppState:
     view = read_app(client, ref, deadline)
     traffic = traffic_of(view)
     images: dict[str, str] = {}

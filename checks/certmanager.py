@@ -21,8 +21,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from checks.deadline import BudgetExhausted, Deadline
-from checks.result import CheckResult, Evidence, Verdict
+from checks.deadline import Deadline
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.runner import attempt
 from checks.tls import HandshakeFailed, ServedCert, TlsTarget, served_leaf
 from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 
@@ -55,26 +56,31 @@ class CertificateRef:
 def check_certificate(reader: KubeReader, ref: CertificateRef, min_days: float, deadline: Deadline) -> CheckResult:
     """Ready, status.notAfter at least `min_days` ahead, and every endpoint serves the Secret's leaf."""
     facts: Facts = {}
+    return attempt(
+        CHECK, ref.where, lambda: _judge(reader, ref, min_days, deadline, facts), evidence=lambda: _evidence(ref, facts)
+    )
+
+
+def _judge(reader: KubeReader, ref: CertificateRef, min_days: float, deadline: Deadline, facts: Facts) -> CheckResult:
     now = dt.datetime.now(dt.UTC)
-    try:
-        cert = reader.listing("certificates", ref.namespace, deadline).named(ref.name)
-        if cert is None:
-            return _result(ref, Verdict.FAIL, f"Certificate {ref.namespace}/{ref.name} not found")
-        facts["certificate"] = _certificate_facts(cert)
-        problem = _not_ready(reader, cert, deadline, facts)
-        if problem is not None:
-            return _result(ref, Verdict.FAIL, problem, facts)
-        expiry = _expiry(cert, min_days, now)
-        if isinstance(expiry, str):
-            return _result(ref, Verdict.FAIL, expiry, facts)
-        secret_name = str(cert.get("spec", {}).get("secretName", ""))
-        secret = reader.listing("secrets", ref.namespace, deadline, select=TLS_SECRETS).named(secret_name)
-    except KubeUnavailable as exc:
-        return _result(ref, Verdict.ERROR, str(exc), facts)
+    cert = reader.listing("certificates", ref.namespace, deadline).named(ref.name)
+    if cert is None:
+        return _result(
+            ref, Verdict.FAIL, f"Certificate {ref.namespace}/{ref.name} not found", category=Category.CERTIFICATE
+        )
+    facts["certificate"] = _certificate_facts(cert)
+    problem = _not_ready(reader, cert, deadline, facts)
+    if problem is not None:
+        return _result(ref, Verdict.FAIL, problem, facts, Category.CERTIFICATE)
+    expiry = _expiry(cert, min_days, now)
+    if isinstance(expiry, str):
+        return _result(ref, Verdict.FAIL, expiry, facts, Category.CERTIFICATE)
+    secret_name = str(cert.get("spec", {}).get("secretName", ""))
+    secret = reader.listing("secrets", ref.namespace, deadline, select=TLS_SECRETS).named(secret_name)
     label = f"{ref.namespace}/{secret_name}"
     leaf = _secret_leaf(secret, label)
     if isinstance(leaf, str):
-        return _result(ref, Verdict.FAIL, leaf, facts)
+        return _result(ref, Verdict.FAIL, leaf, facts, Category.CERTIFICATE)
     facts["secret"] = {"name": label, "leaf": leaf.as_dict()}
     endpoints = ref.endpoints or default_endpoints(cert)
     if not endpoints:
@@ -84,13 +90,11 @@ def check_certificate(reader: KubeReader, ref: CertificateRef, min_days: float, 
             f"nothing to compare with Secret {label}: spec.dnsNames names no host to connect to (only wildcards or "
             "none); give the check the endpoints that serve this certificate",
             facts,
+            Category.UNDECIDED,
         )
-    try:
-        problems = _compare(endpoints, leaf, label, deadline, facts)
-    except BudgetExhausted as exc:
-        return _result(ref, Verdict.ERROR, f"not checked: {exc}; raise the environment's budget", facts)
+    problems, category = _compare(endpoints, leaf, label, deadline, facts)
     if problems:
-        return _result(ref, Verdict.FAIL, "; ".join(problems), facts)
+        return _result(ref, Verdict.FAIL, "; ".join(problems), facts, category)
     not_after, days = expiry
     served_on = ", ".join(f"{t.host}:{t.port}" for t in endpoints)
     return _result(
@@ -207,12 +211,16 @@ def _secret_leaf(secret: Obj | None, label: str) -> ServedCert | str:
 
 def _compare(
     endpoints: tuple[TlsTarget, ...], leaf: ServedCert, label: str, deadline: Deadline, facts: Facts
-) -> list[str]:
+) -> tuple[list[str], Category]:
     """One problem per endpoint that cannot be read, one for all that serve another certificate. Every endpoint is
-    asked: an operator fixing one replica needs to know about the others."""
+    asked: an operator fixing one replica needs to know about the others.
+
+    The failure class: a certificate problem when any endpoint serves the wrong certificate or fails in TLS itself;
+    an unhealthy endpoint when the only problems are endpoints that do not answer."""
     served: Facts = {}
     facts["endpoints"] = served
     problems: list[str] = []
+    classes: set[Category | None] = set()
     mismatched: list[tuple[TlsTarget, ServedCert]] = []
     for target in endpoints:
         try:
@@ -220,13 +228,16 @@ def _compare(
         except HandshakeFailed as exc:
             served[target.where] = {"error": str(exc)}
             problems.append(f"{target.where}: {exc}")
+            classes.add(exc.category)
             continue
         served[target.where] = cert.as_dict()
         if cert.sha256 != leaf.sha256:
             mismatched.append((target, cert))
     if mismatched:
         problems.append(_mismatch(mismatched, leaf, label))
-    return problems
+        classes.add(Category.CERTIFICATE)
+    unanswered = Category.CERTIFICATE not in classes and Category.UNHEALTHY_ENDPOINT in classes
+    return problems, Category.UNHEALTHY_ENDPOINT if unanswered else Category.CERTIFICATE
 
 
 def _mismatch(mismatched: list[tuple[TlsTarget, ServedCert]], leaf: ServedCert, label: str) -> str:
@@ -276,6 +287,15 @@ def _short(cert: ServedCert) -> str:
     return cert.sha256.replace(":", "")[:16]
 
 
-def _result(ref: CertificateRef, verdict: Verdict, message: str, facts: Facts | None = None) -> CheckResult:
-    evidence = (Evidence.as_json(f"{ref.where} status", facts),) if facts else ()
-    return CheckResult(CHECK, ref.where, verdict, message, evidence)
+def _result(
+    ref: CertificateRef,
+    verdict: Verdict,
+    message: str,
+    facts: Facts | None = None,
+    category: Category | None = None,
+) -> CheckResult:
+    return CheckResult(CHECK, ref.where, verdict, message, _evidence(ref, facts), category)
+
+
+def _evidence(ref: CertificateRef, facts: Facts | None) -> tuple[Evidence, ...]:
+    return (Evidence.as_json(f"{ref.where} status", facts),) if facts else ()

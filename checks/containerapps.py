@@ -11,22 +11,25 @@ with ARM's own provisioning error.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from checks.converge import State, Timeline, look_or_wait
+from checks.converge import State, Timeline, look_or_wait, poll
 from checks.deadline import Deadline
 from checks.images import ImageExpectation
-from checks.result import CheckResult, Evidence, Verdict
-from checks.transports.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.runner import attempt
+from checks.transports.arm import arm_call, as_dict, redact
+
+if TYPE_CHECKING:
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
 CHECK = "containerapp_healthy"
 SETTLED_APP = {"Succeeded"}
 FAILED_APP = {"Failed", "Canceled"}
 RUNNING = {"Running", "RunningAtMaxScale"}
 FAILED_RUNNING = {"Failed", "Degraded", "Stopped"}
+ABSENT = "{}; was it deployed to this resource group?"  # an app that ARM does not know
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class AppView:
 
 
 def check_container_app(
-    client: Any,
+    client: ContainerAppsAPIClient,
     ref: AppRef,
     expected: AppExpectation,
     deadline: Deadline,
@@ -75,18 +78,18 @@ def check_container_app(
         views.append(read_app(client, ref, deadline))
         return app_state(views[-1], expected)
 
-    try:
+    def judge() -> CheckResult:
         state = look_or_wait(evaluate, within, lambda window: poll(window, interval), grace=0, timeline=timeline)
-    except ArmNotFound as exc:
-        return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{exc}; was it deployed to this resource group?")
-    except ArmUnavailable as exc:
-        return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
-    assert state.verdict is not None
-    evidence = _evidence(views[-1]) if views and state.verdict is not Verdict.PASS else ()
-    return CheckResult(CHECK, ref.where, state.verdict, state.message, (*evidence, *timeline.evidence()))
+        assert state.verdict is not None
+        evidence = _evidence(views[-1]) if views and state.verdict is not Verdict.PASS else ()
+        return CheckResult(
+            CHECK, ref.where, state.verdict, state.message, (*evidence, *timeline.evidence()), state.category
+        )
+
+    return attempt(CHECK, ref.where, judge, absent=ABSENT)
 
 
-def read_app(client: Any, ref: AppRef, deadline: Deadline) -> AppView:
+def read_app(client: ContainerAppsAPIClient, ref: AppRef, deadline: Deadline) -> AppView:
     """The app, then each revision that matters (latest, latest ready, those named in traffic) by direct GET: an app
     keeps every old revision, and a list would page through all of them to find three."""
     app = as_dict(
@@ -101,7 +104,7 @@ def read_app(client: Any, ref: AppRef, deadline: Deadline) -> AppView:
     return view
 
 
-def _revision(client: Any, ref: AppRef, name: str, deadline: Deadline) -> dict[str, Any]:
+def _revision(client: ContainerAppsAPIClient, ref: AppRef, name: str, deadline: Deadline) -> dict[str, Any]:
     revisions = client.container_apps_revisions
     return as_dict(
         arm_call(
@@ -116,31 +119,37 @@ def app_state(view: AppView, expected: AppExpectation) -> State:
     props = view.props
     provisioning = props.get("provisioningState", "Unknown")
     if provisioning in FAILED_APP:
-        return State(Verdict.FAIL, f"app provisioningState {provisioning}{_latest_error(view)}")
+        return State(Verdict.FAIL, f"app provisioningState {provisioning}{_latest_error(view)}", Category.PROVISIONING)
     if provisioning not in SETTLED_APP:
-        return State(None, f"app provisioningState {provisioning}")
+        return State(None, f"app provisioningState {provisioning}", Category.PROVISIONING)
     latest, ready = view.latest, props.get("latestReadyRevisionName")
     revision = view.revisions.get(latest or "")
     if revision is None:
-        return State(Verdict.FAIL, f"latest revision {latest!r} is not among the app's revisions")
+        return State(
+            Verdict.FAIL, f"latest revision {latest!r} is not among the app's revisions", Category.PROVISIONING
+        )
     broken = _revision_problem(revision, view)
     if broken is not None and broken.verdict is Verdict.FAIL:
         return broken
     if latest != ready:
-        return State(None, f"latest revision {latest} is not ready yet (latest ready: {ready})")
+        return State(None, f"latest revision {latest} is not ready yet (latest ready: {ready})", Category.PROVISIONING)
     if broken is not None:
         return broken
     traffic, wanted = traffic_of(view), _wanted_traffic(view, expected.traffic)
     if traffic != wanted:
-        return State(Verdict.FAIL, f"traffic {_weights(traffic)}, expected {_weights(wanted)}")
+        return State(Verdict.FAIL, f"traffic {_weights(traffic)}, expected {_weights(wanted)}", Category.WRONG_VERSION)
     for name, weight in traffic.items():
         other = view.revisions.get(name)
         problem = _revision_problem(other, view) if other is not None and name != latest and weight > 0 else None
         if problem is not None:
-            return State(Verdict.FAIL, f"revision {name} receives {weight}% of traffic but {problem.message}")
+            return State(
+                Verdict.FAIL,
+                f"revision {name} receives {weight}% of traffic but {problem.message}",
+                Category.PROVISIONING,
+            )
     image_problem = _image_problem(view, revision, expected.image)
     if image_problem:
-        return State(Verdict.FAIL, image_problem)
+        return image_problem
     replicas = revision.get("properties", {}).get("replicas", 0)
     return State(
         Verdict.PASS,
@@ -155,20 +164,25 @@ def _revision_problem(revision: dict[str, Any], view: AppView) -> State | None:
     provisioning = props.get("provisioningState", "Unknown")
     if provisioning == "Failed":
         error = props.get("provisioningError") or "no provisioningError given"
-        return State(Verdict.FAIL, f"revision {name} provisioningState Failed: {error}")
+        return State(Verdict.FAIL, f"revision {name} provisioningState Failed: {error}", Category.PROVISIONING)
     if provisioning != "Provisioned":
-        return State(None, f"revision {name} provisioningState {provisioning}")
+        return State(None, f"revision {name} provisioningState {provisioning}", Category.PROVISIONING)
     running, health = props.get("runningState", "Unknown"), props.get("healthState", "None")
     if running in FAILED_RUNNING or health == "Unhealthy":
         return State(
             Verdict.FAIL,
             f"revision {name} is {health}, runningState {running}, {_replica_note(props)}{_running_details(props)}",
+            Category.PROVISIONING,
         )
     if running not in RUNNING or health != "Healthy":
-        return State(None, f"revision {name} runningState {running}, healthState {health}")
+        return State(None, f"revision {name} runningState {running}, healthState {health}", Category.PROVISIONING)
     minimum = int(props.get("template", {}).get("scale", {}).get("minReplicas") or 0)
     if int(props.get("replicas", 0)) < minimum:
-        return State(Verdict.FAIL, f"revision {name} runs {props.get('replicas', 0)} replicas, minReplicas {minimum}")
+        return State(
+            Verdict.FAIL,
+            f"revision {name} runs {props.get('replicas', 0)} replicas, minReplicas {minimum}",
+            Category.PROVISIONING,
+        )
     return None
 
 
@@ -191,7 +205,7 @@ def _wanted_traffic(view: AppView, policy: dict[str, int] | None) -> dict[str, i
     return {(view.latest or "?") if name == "latest" else name: weight for name, weight in policy.items() if weight}
 
 
-def _image_problem(view: AppView, revision: dict[str, Any], expected: ImageExpectation | None) -> str | None:
+def _image_problem(view: AppView, revision: dict[str, Any], expected: ImageExpectation | None) -> State | None:
     if expected is None:
         return None
     for label, template in (
@@ -202,9 +216,9 @@ def _image_problem(view: AppView, revision: dict[str, Any], expected: ImageExpec
         name = expected.container or (containers[0].get("name") if containers else None)
         image = next((c.get("image", "") for c in containers if c.get("name") == name), None)
         if image is None:
-            return f"{label} has no container {name!r}"
+            return State(Verdict.FAIL, f"{label} has no container {name!r}", Category.PROVISIONING)
         if not expected.matches(image, image if expected.digest else None):
-            return f"{label} runs {image}, expected {expected.describe()}"
+            return State(Verdict.FAIL, f"{label} runs {image}, expected {expected.describe()}", Category.WRONG_VERSION)
     return None
 
 
@@ -238,10 +252,3 @@ def _evidence(view: AppView) -> tuple[Evidence, ...]:
         Evidence.as_json(f"ContainerApp {view.app.get('name')}", redact(view.app)),
         Evidence.as_json(f"ContainerApp {view.app.get('name')} revisions", redact(list(view.revisions.values()))),
     )
-
-
-def poll(deadline: Deadline, interval: float) -> Iterator[None]:
-    """Wake up every `interval` seconds until the deadline: ARM has no watch, and each look is one GET or two."""
-    while deadline.remaining() > 0:
-        time.sleep(min(interval, deadline.remaining()))
-        yield None

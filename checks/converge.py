@@ -2,18 +2,20 @@
 fail at once on a terminal state that persists through the grace period, and report the last state on timeout.
 
     state, attempts = converge(evaluate, reader.wakeups(streams, deadline), deadline, grace=5)
+    state, attempts = converge(evaluate, poll(deadline, interval=5), deadline, grace=0)   # no watch: polling
 
-A one-shot check calls `evaluate()` once and never comes here.
+A one-shot check calls `evaluate()` once and never comes here. An ERROR state (the check cannot decide, and waiting
+will not change that) ends the wait at once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from checks.deadline import Deadline
-from checks.result import Evidence, Verdict
+from checks.result import Category, Evidence, Verdict
 
 
 @dataclass
@@ -38,10 +40,13 @@ class Timeline:
 
 @dataclass(frozen=True)
 class State:
-    """PASS: converged. FAIL: terminal (waiting will not fix it). None: still converging (transient)."""
+    """PASS: converged. FAIL: terminal (waiting will not fix it). None: still converging (transient). ERROR: cannot be
+    decided (waiting will not help either). `category` is the failure class of the result this state becomes: of a
+    FAIL, and of a transient state, which becomes a FAIL after one look or an ERROR when the wait runs out."""
 
     verdict: Verdict | None
     message: str
+    category: Category | None = None
 
 
 def converge(
@@ -70,13 +75,13 @@ def converge(
             return state, evaluations
     if state.verdict is Verdict.FAIL:
         return state, evaluations
-    final = State(Verdict.ERROR, f"still converging when the {deadline.label} ran out: {state.message}")
+    final = State(Verdict.ERROR, f"still converging when the {deadline.label} ran out: {state.message}", state.category)
     timeline.saw(final)
     return final, evaluations
 
 
 def _settled(state: State, terminal_since: float | None, grace: float) -> bool:
-    if state.verdict is Verdict.PASS:
+    if state.verdict is Verdict.PASS or state.verdict is Verdict.ERROR:
         return True
     return terminal_since is not None and time.monotonic() - terminal_since >= grace
 
@@ -93,8 +98,17 @@ def look_or_wait(
     `timeline` (if given) keeps every state on the way."""
     if within is None:
         state = evaluate()
-        return State(Verdict.FAIL, state.message) if state.verdict is None else state
+        return State(Verdict.FAIL, state.message, state.category) if state.verdict is None else state
     state, looks = converge(evaluate, wakeups(within), within, grace, timeline)
     if state.verdict is Verdict.PASS or looks == 1:
         return state
-    return State(state.verdict, f"{state.message} ({looks} looks)")
+    return State(state.verdict, f"{state.message} ({looks} looks)", state.category)
+
+
+def poll(deadline: Deadline, interval: float, min_left: float = 0.0) -> Iterator[None]:
+    """Wake up every `interval` seconds until the deadline, for what has no watch (ARM, an HTTP endpoint): each look
+    is a GET or two. No wakeup once `min_left` seconds or less are left: `min_left=interval` starts no look in the
+    last interval of the deadline, where it could not be followed by another."""
+    while deadline.remaining() > min_left:
+        time.sleep(min(interval, deadline.remaining()))
+        yield None

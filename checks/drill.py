@@ -11,8 +11,10 @@ environment); the verification afterwards is the ordinary rollout and rollback c
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING
 
 from checks.baseline import ContainerAppState, HelmState, WorkloadState
 from checks.containerapps import AppRef
@@ -21,6 +23,9 @@ from checks.helm import HelmRef
 from checks.transports.arm import arm_call
 from checks.transports.kube import KubeReader
 from checks.workloads import PLURALS, WorkloadRef, read_workload, revision_hash
+
+if TYPE_CHECKING:
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
 TEMPLATE_HASH = "pod-template-hash"
 
@@ -79,7 +84,7 @@ def roll_back_helm(helm: list[str] | None, ref: HelmRef, recorded: HelmState, de
     command = [*helm, "rollback", ref.name, str(recorded.revision), "--namespace", ref.namespace]
     try:
         done = subprocess.run(  # noqa: S603 - the configured helm binary, arguments from the environment file
-            command, capture_output=True, text=True, timeout=deadline.timeout(300), check=False
+            command, capture_output=True, text=True, timeout=deadline.timeout(deadline.calls.subprocess), check=False
         )
     except subprocess.TimeoutExpired as exc:
         raise DrillImpossible(f"helm rollback of {ref.where} did not finish in {exc.timeout:.0f}s") from exc
@@ -88,16 +93,21 @@ def roll_back_helm(helm: list[str] | None, ref: HelmRef, recorded: HelmState, de
     return f"{ref.where}: helm rollback to revision {recorded.revision}: {done.stdout.strip()[-200:]}"
 
 
-def roll_back_traffic(client: Any, ref: AppRef, recorded: ContainerAppState, deadline: Deadline) -> str:
+def roll_back_traffic(
+    client: ContainerAppsAPIClient, ref: AppRef, recorded: ContainerAppState, deadline: Deadline
+) -> str:
     """Send traffic back to the recorded revisions (multiple-revision mode: the old revisions are still there)."""
     traffic = [{"revisionName": name, "weight": weight} for name, weight in sorted(recorded.traffic.items())]
-    patch = {"properties": {"configuration": {"ingress": {"traffic": traffic}}}}
+    # The merge patch as JSON bytes: the SDK sends them as they are (its model type would add read-only defaults).
+    patch = io.BytesIO(json.dumps({"properties": {"configuration": {"ingress": {"traffic": traffic}}}}).encode())
     poller = arm_call(
-        lambda **kw: client.container_apps.begin_update(ref.resource_group, ref.name, patch, **kw),
+        lambda **kw: client.container_apps.begin_update(
+            ref.resource_group, ref.name, patch, content_type="application/json", **kw
+        ),
         deadline,
         ref.where,
     )
-    arm_call(lambda **kw: poller.result(timeout=deadline.timeout(300)), deadline, ref.where)
+    arm_call(lambda **kw: poller.result(timeout=deadline.timeout(deadline.calls.arm_operation)), deadline, ref.where)
     split = ", ".join(f"{t['weight']}% {t['revisionName']}" for t in traffic)
     return f"{ref.where}: traffic switched back to {split}"
 

@@ -10,13 +10,17 @@ with "0 functions loaded" (azure-functions-host#9720) fails here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from checks.containerapps import AppRef, poll
-from checks.converge import State, look_or_wait
+from checks.containerapps import ABSENT, AppRef
+from checks.converge import State, look_or_wait, poll
 from checks.deadline import Deadline
-from checks.result import CheckResult, Evidence, Verdict
-from checks.transports.arm import ArmNotFound, ArmUnavailable, arm_call, as_dict, redact
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.runner import attempt
+from checks.transports.arm import arm_call, as_dict, redact
+
+if TYPE_CHECKING:
+    from azure.mgmt.web import WebSiteManagementClient
 
 CHECK = "functionapp_deployed"
 # Kudu DeployStatus: 0 Pending, 1 Building, 2 Deploying, 3 Failed, 4 Success
@@ -25,7 +29,7 @@ FAILED, SUCCESS = 3, 4
 
 
 def check_function_app(
-    client: Any,
+    client: WebSiteManagementClient,
     ref: AppRef,
     version: str | None,
     deadline: Deadline,
@@ -39,6 +43,7 @@ def check_function_app(
             where,
             Verdict.ERROR,
             "no expected version for this component: pass --release FILE or --expect COMPONENT=VERSION",
+            category=Category.UNDECIDED,
         )
     documents: list[dict[str, Any]] = []
 
@@ -46,22 +51,20 @@ def check_function_app(
         documents.append(_read(client, ref, where, deadline))
         return site_state(documents[-1], version)
 
-    try:
+    def judge() -> CheckResult:
         state = look_or_wait(evaluate, within, lambda window: poll(window, interval), grace=0)
-    except ArmNotFound as exc:
-        return CheckResult(CHECK, where, Verdict.FAIL, f"{exc}; was it deployed to this resource group?")
-    except ArmUnavailable as exc:
-        return CheckResult(CHECK, where, Verdict.ERROR, str(exc))
-    assert state.verdict is not None
-    evidence = (
-        (Evidence.as_json(f"{where} site, deployments, functions", redact(documents[-1])),)
-        if (documents and state.verdict is not Verdict.PASS)
-        else ()
-    )
-    return CheckResult(CHECK, where, state.verdict, state.message, evidence)
+        assert state.verdict is not None
+        evidence = (
+            (Evidence.as_json(f"{where} site, deployments, functions", redact(documents[-1])),)
+            if (documents and state.verdict is not Verdict.PASS)
+            else ()
+        )
+        return CheckResult(CHECK, where, state.verdict, state.message, evidence, state.category)
+
+    return attempt(CHECK, where, judge, absent=ABSENT)
 
 
-def _read(client: Any, ref: AppRef, where: str, deadline: Deadline) -> dict[str, Any]:
+def _read(client: WebSiteManagementClient, ref: AppRef, where: str, deadline: Deadline) -> dict[str, Any]:
     group, name = ref.resource_group, ref.name
     site = as_dict(arm_call(lambda **kw: client.web_apps.get(group, name, **kw), deadline, where))
     deployments = arm_call(
@@ -76,32 +79,38 @@ def _read(client: Any, ref: AppRef, where: str, deadline: Deadline) -> dict[str,
 def site_state(document: dict[str, Any], version: str) -> State:
     state = document["site"].get("properties", {}).get("state", "Unknown")
     if state != "Running":
-        return State(Verdict.FAIL, f"site state {state}; start it, or check why it stopped (activity log)")
+        return State(
+            Verdict.FAIL, f"site state {state}; start it, or check why it stopped (activity log)", Category.PROVISIONING
+        )
     deployments = document["deployments"]
     if not deployments:
-        return State(Verdict.FAIL, "no deployment recorded (Kudu); was the package deployed to this app?")
+        return State(
+            Verdict.FAIL, "no deployment recorded (Kudu); was the package deployed to this app?", Category.PROVISIONING
+        )
     latest = max(deployments, key=lambda d: str(d.get("properties", {}).get("start_time") or ""))
     props = latest.get("properties", {})
     ident, status = latest.get("name") or props.get("id") or "?", props.get("status")
     said = f": {props.get('message')}" if props.get("message") else ""
     if status in IN_PROGRESS:
-        return State(None, f"latest deployment {ident} {IN_PROGRESS[status]}")
+        return State(None, f"latest deployment {ident} {IN_PROGRESS[status]}", Category.PROVISIONING)
     if status == FAILED:
-        return State(Verdict.FAIL, f"latest deployment {ident} failed (Kudu status 3){said}")
+        return State(Verdict.FAIL, f"latest deployment {ident} failed (Kudu status 3){said}", Category.PROVISIONING)
     if status != SUCCESS or not props.get("complete") or not props.get("active"):
         return State(
             Verdict.FAIL,
             f"latest deployment {ident} is status {status}, complete {props.get('complete')}, "
             f"active {props.get('active')}; expected status 4 (Success), complete and active",
+            Category.PROVISIONING,
         )
     if version not in f"{ident} {props.get('message', '')}":
-        return State(Verdict.FAIL, f"latest deployment {ident} is not version {version}{said}")
+        return State(Verdict.FAIL, f"latest deployment {ident} is not version {version}{said}", Category.WRONG_VERSION)
     functions = sorted(str(f.get("name", "?")).rsplit("/", 1)[-1] for f in document["functions"])
     if not functions:
         return State(
             Verdict.FAIL,
             f"deployment {ident} succeeded but 0 functions are loaded; check the host's "
             "logs, the app settings (FUNCTIONS_WORKER_RUNTIME) and the package contents",
+            Category.PROVISIONING,
         )
     return State(
         Verdict.PASS,

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks.deadline import Deadline
-from checks.result import CheckResult, Evidence, Verdict
-from checks.runner import Undecidable
-from checks.transports.kube import KubeReader, KubeUnavailable, Obj
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.runner import Undecidable, attempt
+from checks.transports.kube import KubeReader, Obj
 
 CHECK = "helm_release"
 HELM_SECRETS = "labels:owner=helm"
@@ -133,22 +133,30 @@ def check_helm_release(
             Verdict.ERROR,
             "no expected app or chart version for this release: pass --release FILE (version, chart) or "
             "--expect COMPONENT=VERSION",
+            category=Category.UNDECIDED,
         )
-    try:
-        history = release_history(reader, ref, deadline)
-    except KubeUnavailable as exc:
-        return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
-    except UnreadableRelease as exc:
-        return CheckResult(CHECK, ref.where, Verdict.ERROR, f"{exc}; is the release stored by another driver?")
+    return attempt(
+        CHECK,
+        ref.where,
+        lambda: _judge(ref, release_history(reader, ref, deadline), expected),
+        undecidable="{}; is the release stored by another driver?",
+    )
+
+
+def _judge(ref: HelmRef, history: list[HelmRevision], expected: HelmExpectation) -> CheckResult:
     if not history:
         return CheckResult(
-            CHECK, ref.where, Verdict.FAIL, f"no Helm release {ref.name!r} in namespace {ref.namespace!r}"
+            CHECK,
+            ref.where,
+            Verdict.FAIL,
+            f"no Helm release {ref.name!r} in namespace {ref.namespace!r}",
+            category=Category.PROVISIONING,
         )
     latest = history[0]
     evidence = (Evidence.as_json("Helm release history", [r.summary() for r in history]),)
-    problems = _problems(latest, expected)
+    problems, category = _problems(latest, expected)
     if problems:
-        return CheckResult(CHECK, ref.where, Verdict.FAIL, "; ".join(problems), evidence)
+        return CheckResult(CHECK, ref.where, Verdict.FAIL, "; ".join(problems), evidence, category)
     return CheckResult(
         CHECK,
         ref.where,
@@ -158,14 +166,17 @@ def check_helm_release(
     )
 
 
-def _problems(latest: HelmRevision, expected: HelmExpectation) -> list[str]:
+def _problems(latest: HelmRevision, expected: HelmExpectation) -> tuple[list[str], Category]:
+    """What is wrong with the latest revision, and its failure class: an operation that failed or never finished is a
+    provisioning failure; a deployed revision of another chart or app version is the wrong version."""
     if latest.status != "deployed":
         hint = (
             "an operation was interrupted or is still running; `helm history` shows it, `helm rollback` ends it"
             if latest.status in UNFINISHED
             else "fix the cause, then upgrade or roll back"
         )
-        return [f"revision {latest.revision} is {latest.status}: {latest.description or '(no description)'}; {hint}"]
+        problem = f"revision {latest.revision} is {latest.status}: {latest.description or '(no description)'}; {hint}"
+        return [problem], Category.PROVISIONING
     found: list[str] = []
     if expected.chart_version and latest.chart_version != expected.chart_version:
         found.append(
@@ -176,4 +187,4 @@ def _problems(latest: HelmRevision, expected: HelmExpectation) -> list[str]:
             f"revision {latest.revision} runs app version {latest.app_version or '(none)'}, "
             f"expected {expected.app_version}"
         )
-    return found
+    return found, Category.WRONG_VERSION

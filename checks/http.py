@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from checks.deadline import BudgetExhausted, Deadline
-from checks.result import CheckResult, Evidence, Verdict
+from checks.converge import State, converge, poll
+from checks.deadline import Deadline
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.runner import attempt
 
 CHECK = "http_health"
 BODY_LIMIT = 64 * 1024  # enough for any health document; a runaway body must not eat the budget
@@ -58,10 +60,15 @@ def probe_health(
     session: requests.Session, probe: HealthProbe, expected_version: str | None, deadline: Deadline
 ) -> CheckResult:
     """One GET, judged on status, latency, body rule and reported version."""
-    try:
-        timeout = deadline.timeout(probe.timeout)
-    except BudgetExhausted as exc:
-        return _result(probe, Verdict.ERROR, f"not probed: {exc}; raise the environment's budget or split the run")
+    return attempt(
+        CHECK,
+        probe.url,
+        lambda: _probe(session, probe, expected_version, deadline.timeout(probe.timeout)),
+        spent="not probed: {}; raise the environment's budget or split the run",
+    )
+
+
+def _probe(session: requests.Session, probe: HealthProbe, expected_version: str | None, timeout: float) -> CheckResult:
     started = time.perf_counter()
     try:
         response = session.get(
@@ -73,24 +80,24 @@ def probe_health(
         )
         body, truncated = _read_body(response, started + timeout)
     except requests.exceptions.SSLError as exc:
-        return _result(probe, Verdict.FAIL, f"TLS handshake failed: {_reason(exc)}; run the TLS check for details")
+        # Filed with the certificates: the TLS check says what is wrong with what the endpoint serves.
+        message = f"TLS handshake failed: {_reason(exc)}; run the TLS check for details"
+        return _result(probe, Verdict.FAIL, message, category=Category.CERTIFICATE)
     except requests.exceptions.ConnectTimeout:
-        return _result(probe, Verdict.FAIL, f"no connection within {timeout:.1f}s; is the service listening?")
+        return _fail(probe, f"no connection within {timeout:.1f}s; is the service listening?")
     except (requests.exceptions.ReadTimeout, TimeoutError):
-        return _result(probe, Verdict.FAIL, f"no answer within {timeout:.1f}s; check the service's logs and load")
+        return _fail(probe, f"no answer within {timeout:.1f}s; check the service's logs and load")
     except requests.exceptions.ConnectionError as exc:
         if _unresolved(exc):
             host = urlsplit(probe.url).hostname
-            return _result(
-                probe, Verdict.FAIL, f"cannot resolve {host} (DNS: {_reason(exc)}); check the name and the resolver"
-            )
-        return _result(probe, Verdict.FAIL, f"cannot connect: {_reason(exc)}; is the service running and routed?")
+            return _fail(probe, f"cannot resolve {host} (DNS: {_reason(exc)}); check the name and the resolver")
+        return _fail(probe, f"cannot connect: {_reason(exc)}; is the service running and routed?")
     except requests.exceptions.RequestException as exc:
-        return _result(probe, Verdict.FAIL, f"request failed: {_reason(exc)}")
+        return _fail(probe, f"request failed: {_reason(exc)}")
     elapsed = time.perf_counter() - started
     evidence = (_response_evidence(response, body, truncated, elapsed),)
-    verdict, message = _judge(probe, response.status_code, response.reason, body, elapsed, expected_version)
-    return _result(probe, verdict, message, evidence)
+    verdict, message, category = _judge(probe, response.status_code, response.reason, body, elapsed, expected_version)
+    return _result(probe, verdict, message, evidence, category)
 
 
 def probe_health_within(
@@ -98,53 +105,66 @@ def probe_health_within(
 ) -> tuple[CheckResult, int]:
     """Retry `probe_health` until it passes or `deadline` ends; returns the last result and the attempts made.
 
-    A missing expectation (ERROR) cannot improve by waiting, so it returns at once.
+    A missing expectation (ERROR) cannot improve by waiting, so it returns at once. No attempt starts with less than
+    `interval` left.
     """
-    attempts, started, tries = 0, time.monotonic(), []
-    while True:
-        attempts += 1
+    started = time.monotonic()
+    results: list[CheckResult] = []
+    tries: list[str] = []  # the retry timeline: every attempt, not only the distinct states a wait timeline keeps
+
+    def evaluate() -> State:
         result = probe_health(session, probe, expected_version, deadline)
-        tries.append(f"+{time.monotonic() - started:.1f}s attempt {attempts}: {result.verdict.value}: {result.message}")
-        if result.ok or result.verdict is Verdict.ERROR or deadline.remaining() <= interval:
-            break
-        time.sleep(interval)
+        results.append(result)
+        tries.append(
+            f"+{time.monotonic() - started:.1f}s attempt {len(results)}: {result.verdict.value}: {result.message}"
+        )
+        # An unhealthy answer may heal: it is the transient state of this wait, not a terminal one.
+        return State(None if result.verdict is Verdict.FAIL else result.verdict, result.message, result.category)
+
+    _, attempts = converge(evaluate, poll(deadline, interval, min_left=interval), deadline, grace=0)
+    result = results[-1]
     if attempts == 1:
         return result, attempts
     retries = Evidence("retry timeline", "\n".join(tries))  # every retry shows in the report, passed or not
     message = result.message
     if not result.ok:
         message = f"still unhealthy after {attempts} attempts in {deadline.total():.0f}s; last: {result.message}"
-    return _result(probe, result.verdict, message, (*result.evidence, retries)), attempts
+    return _result(probe, result.verdict, message, (*result.evidence, retries), result.category), attempts
 
 
 def _judge(
     probe: HealthProbe, status: int, reason: str, body: bytes, elapsed: float, expected_version: str | None
-) -> tuple[Verdict, str]:
+) -> tuple[Verdict, str, Category | None]:
     answered = f"HTTP {status} {reason}".strip() + f" in {elapsed * 1000:.0f} ms"
     if not 200 <= status < 300:
-        return Verdict.FAIL, f"{answered}, expected 2xx; body: {_excerpt(body, 160)!r}"
+        return Verdict.FAIL, f"{answered}, expected 2xx; body: {_excerpt(body, 160)!r}", Category.UNHEALTHY_ENDPOINT
     if elapsed > probe.latency_budget:
-        return Verdict.FAIL, f"{answered}, over the {probe.latency_budget * 1000:.0f} ms latency budget"
+        over = f"{answered}, over the {probe.latency_budget * 1000:.0f} ms latency budget"
+        return Verdict.FAIL, over, Category.UNHEALTHY_ENDPOINT
     if probe.body is not None:
         broken = _body_rule_failure(probe.body, body)
         if broken:
-            return Verdict.FAIL, f"{answered} but {broken}"
+            return Verdict.FAIL, f"{answered} but {broken}", Category.UNHEALTHY_ENDPOINT
     if probe.version_path is not None:
         return _judge_version(probe.version_path, body, expected_version, answered)
-    return Verdict.PASS, answered
+    return Verdict.PASS, answered, None
 
 
-def _judge_version(path: str, body: bytes, expected: str | None, answered: str) -> tuple[Verdict, str]:
+def _judge_version(path: str, body: bytes, expected: str | None, answered: str) -> tuple[Verdict, str, Category | None]:
     if expected is None:
-        return Verdict.ERROR, (
-            f"{answered}; no expected version to compare {path} with: pass --release FILE or --expect COMPONENT=VERSION"
+        return (
+            Verdict.ERROR,
+            f"{answered}; no expected version to compare {path} with: pass --release FILE or "
+            "--expect COMPONENT=VERSION",
+            Category.UNDECIDED,
         )
     found, problem = _json_lookup(body, path)
     if problem:
-        return Verdict.FAIL, f"{answered} but the version at {path} is unreadable: {problem}"
+        return Verdict.FAIL, f"{answered} but the version at {path} is unreadable: {problem}", Category.WRONG_VERSION
     if str(found) != expected:
-        return Verdict.FAIL, f"{answered} but reports version {found!r} at {path}, expected {expected!r}"
-    return Verdict.PASS, f"{answered}, version {expected}"
+        wrong = f"{answered} but reports version {found!r} at {path}, expected {expected!r}"
+        return Verdict.FAIL, wrong, Category.WRONG_VERSION
+    return Verdict.PASS, f"{answered}, version {expected}", None
 
 
 def _body_rule_failure(rule: BodyRule, body: bytes) -> str | None:
@@ -249,5 +269,16 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
-def _result(probe: HealthProbe, verdict: Verdict, message: str, evidence: tuple[Evidence, ...] = ()) -> CheckResult:
-    return CheckResult(CHECK, probe.url, verdict, message, evidence)
+def _fail(probe: HealthProbe, message: str) -> CheckResult:
+    """The endpoint could not be asked (refused, timed out, not resolvable, the request failed): unhealthy."""
+    return _result(probe, Verdict.FAIL, message, category=Category.UNHEALTHY_ENDPOINT)
+
+
+def _result(
+    probe: HealthProbe,
+    verdict: Verdict,
+    message: str,
+    evidence: tuple[Evidence, ...] = (),
+    category: Category | None = None,
+) -> CheckResult:
+    return CheckResult(CHECK, probe.url, verdict, message, evidence, category)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checks.deadline import Deadline
-from checks.result import CheckResult, Verdict
+from checks.result import Category, CheckResult, Verdict
 from checks.rollout import workload_evidence
-from checks.transports.kube import KubeReader, KubeUnavailable, Obj
-from checks.workloads import WorkloadRef, is_ready, read_workload
+from checks.runner import attempt
+from checks.transports.kube import KubeReader, Obj
+from checks.workloads import WorkloadRef, WorkloadView, is_ready, read_workload
 
 CHECK = "image_identity"
 
@@ -48,18 +49,26 @@ def check_image(
             Verdict.ERROR,
             "no expected version, image or digest for this "
             "component: pass --release FILE or --expect COMPONENT=VERSION",
+            category=Category.UNDECIDED,
         )
-    try:
-        view = read_workload(reader, ref, deadline)
-    except KubeUnavailable as exc:
-        return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
+    return attempt(CHECK, ref.where, lambda: _judge(read_workload(reader, ref, deadline), expected))
+
+
+def _judge(view: WorkloadView, expected: ImageExpectation) -> CheckResult:
+    ref = view.ref
     if view.obj is None:
-        return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{ref.where} not found")
+        return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{ref.where} not found", category=Category.PROVISIONING)
     containers = view.obj["spec"]["template"]["spec"].get("containers", [])
     name = expected.container or (containers[0]["name"] if containers else "")
     spec_image = next((c.get("image", "") for c in containers if c["name"] == name), None)
     if spec_image is None:
-        return CheckResult(CHECK, ref.where, Verdict.FAIL, f"the pod template has no container {name!r}")
+        return CheckResult(
+            CHECK,
+            ref.where,
+            Verdict.FAIL,
+            f"the pod template has no container {name!r}",
+            category=Category.WRONG_VERSION,
+        )
     problems = []
     if not expected.digest and not expected.matches(spec_image, None):
         problems.append(f"spec runs {spec_image}, expected {expected.describe()}")
@@ -73,7 +82,8 @@ def check_image(
             problems.append(f"Pod {pod['metadata']['name']} runs {found}, expected {expected.describe()}")
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        return CheckResult(CHECK, ref.where, Verdict.FAIL, "; ".join(problems[:3]) + more, workload_evidence(view))
+        message = "; ".join(problems[:3]) + more
+        return CheckResult(CHECK, ref.where, Verdict.FAIL, message, workload_evidence(view), Category.WRONG_VERSION)
     ready = sum(1 for p in view.current_pods if is_ready(p))
     return CheckResult(
         CHECK,

@@ -7,25 +7,28 @@ Kured's reboot annotations) when the environment names one.
 from __future__ import annotations
 
 from checks.deadline import Deadline
-from checks.result import CheckResult, Evidence, Verdict
-from checks.transports.kube import KubeReader, KubeUnavailable, Obj
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.runner import attempt
+from checks.transports.kube import KubeReader, Obj
 
 CHECK = "nodes_healthy"
 
 
 def check_nodes(reader: KubeReader, reboot_markers: list[str], deadline: Deadline) -> CheckResult:
     where = f"cluster:{reader.cluster}"
-    try:
-        nodes = reader.listing("nodes", None, deadline).items
-    except KubeUnavailable as exc:
-        return CheckResult(CHECK, where, Verdict.ERROR, str(exc))
+    return attempt(CHECK, where, lambda: _judge(where, reader.listing("nodes", None, deadline).items, reboot_markers))
+
+
+def _judge(where: str, nodes: list[Obj], reboot_markers: list[str]) -> CheckResult:
+    # Node trouble is filed with the infrastructure: the deployment cannot fix a node that is down or drained.
     if not nodes:
-        return CheckResult(CHECK, where, Verdict.FAIL, "the cluster has no nodes")
+        return CheckResult(CHECK, where, Verdict.FAIL, "the cluster has no nodes", category=Category.UNREACHABLE)
     problems = [p for node in nodes for p in _node_problems(node, reboot_markers)]
     evidence = (Evidence.as_json(f"{where} nodes", [_summary(n) for n in nodes]),)
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        return CheckResult(CHECK, where, Verdict.FAIL, "; ".join(problems[:3]) + more, evidence)
+        message = "; ".join(problems[:3]) + more
+        return CheckResult(CHECK, where, Verdict.FAIL, message, evidence, Category.UNREACHABLE)
     return CheckResult(CHECK, where, Verdict.PASS, f"{len(nodes)}/{len(nodes)} nodes Ready and schedulable", evidence)
 
 

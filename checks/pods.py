@@ -11,9 +11,10 @@ states, the events of the workload and its pods, and the log tails of the failin
 from __future__ import annotations
 
 from checks.deadline import Deadline
-from checks.result import CheckResult, Evidence, Verdict
+from checks.result import Category, CheckResult, Evidence, Verdict
 from checks.rollout import Limits, workload_evidence
-from checks.transports.kube import KubeReader, KubeUnavailable, Obj
+from checks.runner import attempt
+from checks.transports.kube import KubeReader, Obj
 from checks.workloads import PodProblem, WorkloadRef, WorkloadView, read_workload
 
 CHECK = "pods_healthy"
@@ -21,24 +22,28 @@ MAX_LOGS = 3  # log tails of at most this many failing pods: enough to see the p
 
 
 def check_pods(reader: KubeReader, ref: WorkloadRef, limits: Limits, deadline: Deadline) -> CheckResult:
-    try:
-        view = read_workload(reader, ref, deadline)
-        if view.obj is None:
-            return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{ref.where} not found")
-        if not view.pods:
-            wanted = view.obj.get("spec", {}).get("replicas", 1)
-            verdict = Verdict.PASS if wanted == 0 else Verdict.FAIL
-            return CheckResult(CHECK, ref.where, verdict, f"no pods ({wanted} wanted)")
-        problems = view.problems(limits.max_restarts)
-        if not problems:
-            return CheckResult(CHECK, ref.where, Verdict.PASS, f"{len(view.pods)}/{len(view.pods)} pods ready")
-        evidence = workload_evidence(view) + failure_evidence(reader, view, problems, deadline)
-    except KubeUnavailable as exc:
-        return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
+    return attempt(CHECK, ref.where, lambda: _judge(reader, ref, limits, deadline))
+
+
+def _judge(reader: KubeReader, ref: WorkloadRef, limits: Limits, deadline: Deadline) -> CheckResult:
+    view = read_workload(reader, ref, deadline)
+    if view.obj is None:
+        return CheckResult(CHECK, ref.where, Verdict.FAIL, f"{ref.where} not found", category=Category.PROVISIONING)
+    if not view.pods:
+        wanted = view.obj.get("spec", {}).get("replicas", 1)
+        if wanted == 0:
+            return CheckResult(CHECK, ref.where, Verdict.PASS, f"no pods ({wanted} wanted)")
+        return CheckResult(
+            CHECK, ref.where, Verdict.FAIL, f"no pods ({wanted} wanted)", category=Category.ROLLOUT_STUCK
+        )
+    problems = view.problems(limits.max_restarts)
+    if not problems:
+        return CheckResult(CHECK, ref.where, Verdict.PASS, f"{len(view.pods)}/{len(view.pods)} pods ready")
+    evidence = workload_evidence(view) + failure_evidence(reader, view, problems, deadline)
     bad = len({p.pod for p in problems})
     message = f"{bad}/{len(view.pods)} pods unhealthy: " + "; ".join(p.line() for p in problems[:3])
     message += f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-    return CheckResult(CHECK, ref.where, Verdict.FAIL, message, evidence)
+    return CheckResult(CHECK, ref.where, Verdict.FAIL, message, evidence, Category.ROLLOUT_STUCK)
 
 
 def failure_evidence(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from checks.result import CheckResult, Evidence, Verdict
+from checks.result import Category, CheckResult, Evidence, Verdict
 
 CHECK = "promotion_verified"
 
@@ -63,12 +63,14 @@ def check_promotion(facts: PromotionFacts) -> CheckResult:
             where,
             Verdict.ERROR,
             "no candidate version for this component: pass the release manifest being promoted with --release FILE",
+            category=Category.UNDECIDED,
         )
     problem = _verdict_problem(facts, candidate)
     if problem is None:
         problem = _running_problem(facts, candidate)
     if problem is not None:
-        return CheckResult(CHECK, where, Verdict.FAIL, problem, evidence)
+        # Unverified, red, or replaced since: what would be promoted is not the version that was verified.
+        return CheckResult(CHECK, where, Verdict.FAIL, problem, evidence, Category.WRONG_VERSION)
     return CheckResult(
         CHECK,
         where,

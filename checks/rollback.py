@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from checks.baseline import (
     ComponentState,
@@ -26,11 +27,14 @@ from checks.baseline import (
 )
 from checks.containerapps import AppRef
 from checks.deadline import Deadline
-from checks.helm import HelmRef, HelmRevision, UnreadableRelease, release_history
-from checks.result import CheckResult, Evidence, Verdict
-from checks.transports.arm import ArmNotFound, ArmUnavailable
-from checks.transports.kube import KubeReader, KubeUnavailable
+from checks.helm import HelmRef, HelmRevision, release_history
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.runner import attempt
+from checks.transports.kube import KubeReader
 from checks.workloads import WorkloadRef
+
+if TYPE_CHECKING:
+    from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
 CHECK = "rollback_restored"
 MANIFEST_DIFF_LINES = 400  # evidence stays readable; the digests in the message are exact either way
@@ -56,13 +60,11 @@ def check_helm_restored(
     diff = next((e.content for e in result.evidence if e.name == "manifest diff"), None)
     if diff is None:
         return result
-    return CheckResult(
-        result.check, result.target, result.verdict, f"{result.message}; {_first_changes(diff)}", result.evidence
-    )
+    return replace(result, message=f"{result.message}; {_first_changes(diff)}")
 
 
 def check_app_restored(
-    client: Any, ref: AppRef, recorded: ComponentState, recorded_at: str, deadline: Deadline
+    client: ContainerAppsAPIClient, ref: AppRef, recorded: ComponentState, recorded_at: str, deadline: Deadline
 ) -> CheckResult:
     return _judge(ref.where, recorded, recorded_at, lambda: (container_app_state(client, ref, deadline), ()))
 
@@ -73,24 +75,25 @@ def _judge(
     recorded_at: str,
     read_now: Callable[[], tuple[ComponentState, tuple[Evidence, ...]]],
 ) -> CheckResult:
-    try:
+    def compare() -> CheckResult:
         now, extra = read_now()
-    except (KubeUnavailable, ArmUnavailable) as exc:
-        return CheckResult(CHECK, where, Verdict.ERROR, str(exc))
-    except UnreadableRelease as exc:
-        return CheckResult(CHECK, where, Verdict.ERROR, str(exc))
-    except (NotRecordable, ArmNotFound) as exc:
-        return CheckResult(CHECK, where, Verdict.FAIL, f"{exc}; the baseline of {recorded_at} had it")
-    found = differences(recorded, now)
-    evidence = (
-        Evidence.as_json("baseline and now", {"baseline": recorded.model_dump(), "now": now.model_dump()}),
-        *extra,
-    )
-    if found:
-        return CheckResult(
-            CHECK, where, Verdict.FAIL, f"not the baseline of {recorded_at}: " + "; ".join(found), evidence
+        found = differences(recorded, now)
+        evidence = (
+            Evidence.as_json("baseline and now", {"baseline": recorded.model_dump(), "now": now.model_dump()}),
+            *extra,
         )
-    return CheckResult(CHECK, where, Verdict.PASS, f"matches the baseline of {recorded_at}: {describe(now)}", evidence)
+        if found:
+            message = f"not the baseline of {recorded_at}: " + "; ".join(found)
+            return CheckResult(CHECK, where, Verdict.FAIL, message, evidence, Category.WRONG_VERSION)
+        return CheckResult(
+            CHECK, where, Verdict.PASS, f"matches the baseline of {recorded_at}: {describe(now)}", evidence
+        )
+
+    had_it = recorded_at.replace("{", "{{").replace("}", "}}")
+    result = attempt(CHECK, where, compare, absent=f"{{}}; the baseline of {had_it} had it")
+    # A component that is gone (NotRecordable, ArmNotFound) is one the rollback did not bring back: whatever runs,
+    # it is not the recorded version, so every FAIL of this check is filed as the wrong version.
+    return replace(result, category=Category.WRONG_VERSION) if result.verdict is Verdict.FAIL else result
 
 
 def _first_changes(diff: str, shown: int = 4) -> str:

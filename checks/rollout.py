@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from checks.converge import State, Timeline, look_or_wait
 from checks.deadline import Deadline
-from checks.result import CheckResult, Evidence, Verdict
-from checks.transports.kube import KubeReader, KubeUnavailable, Obj
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.runner import attempt
+from checks.transports.kube import KubeReader, Obj
 from checks.workloads import PLURALS, WorkloadRef, WorkloadView, is_ready, read_workload
 
 CHECK = "rollout_complete"
@@ -44,18 +45,25 @@ def check_rollout(
     streams: list[tuple[str, str | None]] = [(PLURALS[ref.kind], ref.namespace), ("pods", ref.namespace)]
     if ref.kind == "deployment":
         streams.append(("replicasets", ref.namespace))
-    try:
+
+    def judge() -> CheckResult:
         state = look_or_wait(evaluate, within, lambda window: reader.wakeups(streams, window), limits.grace, timeline)
-    except KubeUnavailable as exc:
-        return CheckResult(CHECK, ref.where, Verdict.ERROR, str(exc))
-    assert state.verdict is not None
-    evidence = workload_evidence(views[-1]) if views and state.verdict is not Verdict.PASS else ()
-    return CheckResult(CHECK, ref.where, state.verdict, state.message, (*evidence, *timeline.evidence()))
+        assert state.verdict is not None
+        evidence = workload_evidence(views[-1]) if views and state.verdict is not Verdict.PASS else ()
+        return CheckResult(
+            CHECK, ref.where, state.verdict, state.message, (*evidence, *timeline.evidence()), state.category
+        )
+
+    return attempt(CHECK, ref.where, judge)
 
 
 def rollout_state(view: WorkloadView, limits: Limits) -> State:
     if view.obj is None:
-        return State(Verdict.FAIL, f"{view.ref.where} not found; is the namespace and name right, was it deployed?")
+        return State(
+            Verdict.FAIL,
+            f"{view.ref.where} not found; is the namespace and name right, was it deployed?",
+            Category.PROVISIONING,
+        )
     complete, numbers = _numbers(view.ref.kind, view.obj)
     # Pods first: "CrashLoopBackOff, last exit code 1" says more than the ProgressDeadlineExceeded it leads to.
     # Only pods that are not ready hold a rollout up; a ready pod that restarts too often is the pods check's finding.
@@ -63,15 +71,15 @@ def rollout_state(view: WorkloadView, limits: Limits) -> State:
     terminal = [p for p in view.problems(limits.max_restarts, blocking) if p.terminal]
     if terminal:
         more = f" (+{len(terminal) - 1} more pods)" if len(terminal) > 1 else ""
-        return State(Verdict.FAIL, f"rollout stuck: {terminal[0].line()}{more} ({numbers})")
+        return State(Verdict.FAIL, f"rollout stuck: {terminal[0].line()}{more} ({numbers})", Category.ROLLOUT_STUCK)
     stalled = _progress_deadline(view.obj)
     if stalled:
-        return State(Verdict.FAIL, f"rollout stuck: {stalled} ({numbers})")
+        return State(Verdict.FAIL, f"rollout stuck: {stalled} ({numbers})", Category.ROLLOUT_STUCK)
     if complete:
         return State(Verdict.PASS, f"rolled out: {numbers}")
     waiting = [p for p in view.problems(limits.max_restarts, view.current_pods)]
     detail = f"; {waiting[0].line()}" if waiting else ""
-    return State(None, f"rollout incomplete: {numbers}{detail}")
+    return State(None, f"rollout incomplete: {numbers}{detail}", Category.ROLLOUT_STUCK)
 
 
 def _numbers(kind: str, obj: Obj) -> tuple[bool, str]:

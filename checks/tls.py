@@ -19,8 +19,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from checks.deadline import BudgetExhausted, Deadline
-from checks.result import CheckResult, Evidence, Verdict
+from checks.deadline import Deadline
+from checks.result import Category, CheckResult, Evidence, Verdict
+from checks.runner import attempt
 
 CHECK = "tls_certificate"
 TLS_VERSIONS = {
@@ -110,24 +111,33 @@ class Handshake:
 
 
 class HandshakeFailed(Exception):
-    """The handshake itself failed (refused, timed out, protocol): the message is the operator-facing reason."""
+    """The handshake itself failed (refused, timed out, protocol): the message is the operator-facing reason.
+
+    `category`: a TLS failure (protocol, unreadable or missing certificate) is a certificate problem; an endpoint
+    that does not answer (refused, timed out) is an unhealthy endpoint; None: neither says more than the check
+    (a name that does not resolve)."""
+
+    def __init__(self, message: str, category: Category | None = Category.CERTIFICATE) -> None:
+        super().__init__(message)
+        self.category = category
 
 
 def inspect_tls(target: TlsTarget, min_days: float, deadline: Deadline) -> CheckResult:
     """Verify chain and hostname, then expiry of the leaf and of the earliest-expiring certificate in the chain."""
-    try:
-        timeout = deadline.timeout(target.timeout)
-    except BudgetExhausted as exc:
-        return _result(target, Verdict.ERROR, f"not checked: {exc}; raise the environment's budget")
+    return attempt(CHECK, target.where, lambda: _inspect(target, deadline.timeout(target.timeout), min_days))
+
+
+def _inspect(target: TlsTarget, timeout: float, min_days: float) -> CheckResult:
     try:
         shake = _handshake(target, timeout, verify=True)
         if shake.verify_error is not None:
             shake = _handshake(target, timeout, verify=False, verify_error=shake.verify_error)
     except HandshakeFailed as exc:
-        return _result(target, Verdict.FAIL, str(exc))
+        return _result(target, Verdict.FAIL, str(exc), category=exc.category or Category.CERTIFICATE)
     evidence = (_evidence(target, shake),)
     verdict, message = _judge(target, shake, min_days, dt.datetime.now(dt.UTC))
-    return _result(target, verdict, message, evidence)
+    category = None if verdict is Verdict.PASS else Category.CERTIFICATE  # every finding of _judge is about the cert
+    return _result(target, verdict, message, evidence, category)
 
 
 def served_leaf(target: TlsTarget, deadline: Deadline) -> ServedCert:
@@ -177,14 +187,18 @@ def _handshake(target: TlsTarget, timeout: float, verify: bool, verify_error: st
     except ssl.SSLError as exc:
         raise HandshakeFailed(_protocol_failure(target, exc)) from exc
     except TimeoutError as exc:
-        raise HandshakeFailed(f"no TLS handshake with {address[0]}:{address[1]} within {timeout:.1f}s") from exc
+        raise HandshakeFailed(
+            f"no TLS handshake with {address[0]}:{address[1]} within {timeout:.1f}s", Category.UNHEALTHY_ENDPOINT
+        ) from exc
     except socket.gaierror as exc:
         raise HandshakeFailed(
-            f"cannot resolve {address[0]} (DNS: {exc.strerror or exc}); check the name and the resolver"
+            f"cannot resolve {address[0]} (DNS: {exc.strerror or exc}); check the name and the resolver", None
         ) from exc
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise HandshakeFailed(f"cannot connect to {address[0]}:{address[1]}: {reason}; is it listening?") from exc
+        raise HandshakeFailed(
+            f"cannot connect to {address[0]}:{address[1]}: {reason}; is it listening?", Category.UNHEALTHY_ENDPOINT
+        ) from exc
 
 
 def _context(target: TlsTarget, verify: bool) -> ssl.SSLContext:
@@ -252,5 +266,11 @@ def _evidence(target: TlsTarget, shake: Handshake) -> Evidence:
     )
 
 
-def _result(target: TlsTarget, verdict: Verdict, message: str, evidence: tuple[Evidence, ...] = ()) -> CheckResult:
-    return CheckResult(CHECK, target.where, verdict, message, evidence)
+def _result(
+    target: TlsTarget,
+    verdict: Verdict,
+    message: str,
+    evidence: tuple[Evidence, ...] = (),
+    category: Category | None = None,
+) -> CheckResult:
+    return CheckResult(CHECK, target.where, verdict, message, evidence, category)

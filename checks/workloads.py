@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.deadline import Deadline
+from checks.result import Category
 from checks.transports.kube import KubeReader, KubeUnavailable, Obj
 
 KIND_NAMES = {"deployment": "Deployment", "daemonset": "DaemonSet", "statefulset": "StatefulSet"}
@@ -28,6 +29,13 @@ TERMINAL_WAITING = frozenset(
     }
 )
 REVISION = "deployment.kubernetes.io/revision"
+
+
+class NamespaceNotFound(KubeUnavailable):
+    """The workload's namespace does not exist: not a broken deployment but a wrong question (the environment file's
+    namespace or kubeconfig context). Nothing there can be judged: ERROR, "Could not decide", not "unreachable"."""
+
+    category = Category.UNDECIDED
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def read_workload(reader: KubeReader, ref: WorkloadRef, deadline: Deadline) -> W
     if obj is None:
         if not reader.namespace_exists(ref.namespace, deadline):
             # Not a broken deployment but a wrong question: nothing in this namespace can be judged.
-            raise KubeUnavailable(
+            raise NamespaceNotFound(
                 f"cluster {reader.cluster}: namespace {ref.namespace!r} not found; check the "
                 "environment file's namespace and the kubeconfig context"
             )

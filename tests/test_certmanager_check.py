@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from checks.certmanager import CertificateRef, check_certificate
 from checks.deadline import Deadline
-from checks.transports.kube import KubeReader
 from checks.result import Verdict
 from checks.tls import ServedCert, TlsTarget
+from checks.transports.kube import KubeReader
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBECONFIG = ROOT / ".testbed" / "kubeconfig.yaml"

@@ -13,8 +13,8 @@ import pytest
 
 from checks.deadline import Deadline
 from checks.helm import HelmExpectation, HelmRef, check_helm_release, release_history
-from checks.transports.kube import KubeReader
 from checks.result import Verdict
+from checks.transports.kube import KubeReader
 from testbed.helm import BINARIES, CHART, Helm, chart_copy
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,11 +13,11 @@ import pytest
 from checks.deadline import Deadline
 from checks.endpoints import check_endpoints
 from checks.images import ImageExpectation, check_image
-from checks.transports.kube import KubeReader, KubeUnavailable, ReadOnlyViolation
 from checks.nodes import check_nodes
 from checks.pods import check_pods
 from checks.result import Verdict
 from checks.rollout import Limits, check_rollout
+from checks.transports.kube import KubeReader, KubeUnavailable, ReadOnlyViolation
 from checks.workloads import WorkloadRef
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,9 +15,9 @@ from checks.baseline import HelmState, helm_state, workload_state
 from checks.deadline import Deadline
 from checks.drill import roll_back_workload
 from checks.helm import HelmRef
-from checks.transports.kube import KubeReader, ReadOnlyViolation
 from checks.result import Verdict
 from checks.rollback import check_helm_restored, check_workload_restored
+from checks.transports.kube import KubeReader, ReadOnlyViolation
 from checks.workloads import WorkloadRef
 from testbed.helm import BINARIES, CHART, Helm
 

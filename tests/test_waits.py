@@ -10,9 +10,9 @@ from pathlib import Path
 
 from checks.converge import State, Timeline, converge
 from checks.deadline import Deadline
-from checks.transports.kube import KubeReader
 from checks.result import Verdict
 from checks.rollout import Limits, check_rollout
+from checks.transports.kube import KubeReader
 from checks.workloads import WorkloadRef
 
 ROOT = Path(__file__).resolve().parent.parent

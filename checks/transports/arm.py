@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from checks.deadline import BudgetExhausted, Deadline
 from checks.runner import Absent
 from checks.transports import Failure, TransportError
+
+if TYPE_CHECKING:
+    from azure.core.exceptions import HttpResponseError
 
 T = TypeVar("T")
 SECRET_KEYS = re.compile(r"password|secret|token|key|connectionstring|credential|sas", re.IGNORECASE)
@@ -69,9 +72,10 @@ def arm_call(call: Callable[..., T], deadline: Deadline, what: str) -> T:
             ) from exc
 
 
-def _wait_out_throttling(exc: Any, deadline: Deadline, what: str) -> None:
-    response: Any = exc.response
-    header = str(response.headers.get("Retry-After", "")) if response is not None else ""
+def _wait_out_throttling(exc: HttpResponseError, deadline: Deadline, what: str) -> None:
+    # azure-core types the response as a protocol without headers; every transport's response has them.
+    headers: Mapping[str, str] = getattr(exc.response, "headers", None) or {}
+    header = str(headers.get("Retry-After", ""))
     delay = float(header) if header.replace(".", "", 1).isdigit() else 5.0
     if delay >= deadline.remaining():
         raise ArmUnavailable(

@@ -18,7 +18,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 from urllib.parse import quote
 
 import urllib3
@@ -27,6 +27,49 @@ from checks.deadline import BudgetExhausted, Deadline
 from checks.transports import Failure, TransportError
 
 Obj = dict[str, Any]
+Timeout = float | tuple[float, float]
+
+
+class RawResponse(Protocol):
+    """urllib3's response, streamed by watches and closed from another thread when a wait ends."""
+
+    def stream(self, amt: int, decode_content: bool) -> Iterator[bytes]: ...
+    def release_conn(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class ApiResponse(Protocol):
+    """kubernetes.client.rest.RESTResponse: what `call_api` returns."""
+
+    status: int
+    response: RawResponse
+
+    def read(self) -> bytes: ...
+
+
+class ApiConfiguration(Protocol):
+    host: str
+
+
+class KubeApi(Protocol):
+    """The part of kubernetes.client.ApiClient the reader uses: serialise a request, send it, close the pool.
+    The read-only guard wraps `call_api`, so every request of the suite goes through this one method."""
+
+    configuration: ApiConfiguration
+    call_api: Callable[..., ApiResponse]
+
+    def param_serialize(
+        self,
+        method: str,
+        resource_path: str,
+        query_params: list[tuple[str, str]] | None = None,
+        header_params: dict[str, str] | None = None,
+        body: object = None,
+        auth_settings: list[str] | None = None,
+    ) -> tuple[str, str, dict[str, str], object, object]: ...
+
+    def close(self) -> None: ...
+
 
 # kind (plural) -> (API prefix, namespaced)
 RESOURCES: dict[str, tuple[str, bool]] = {
@@ -90,7 +133,7 @@ class KubeReader:
     """One cluster, read-only, with one cached LIST per (kind, namespace) for the life of the worker."""
 
     cluster: str
-    api: Any  # kubernetes.client.ApiClient
+    api: KubeApi
     where: str  # "context aks-prod-weu" or "in-cluster config": said in every error
     cache: dict[tuple[str, str | None, str], Listing] = field(default_factory=dict)
     requests: int = 0
@@ -180,7 +223,7 @@ class KubeReader:
         namespace: str | None,
         resource_version: str,
         deadline: Deadline,
-        opened: list[Any] | None = None,
+        opened: list[RawResponse] | None = None,
     ) -> Iterator[tuple[str, Obj]]:
         """(type, object) events after `resource_version` until the deadline; bookmarks are skipped. The raw
         response is appended to `opened` so another thread can close it when nobody listens any more."""
@@ -218,7 +261,7 @@ class KubeReader:
         events: queue.Queue[tuple[str, str, Obj] | BaseException | None] = queue.Queue()
         stop = threading.Event()
 
-        opened: list[Any] = []
+        opened: list[RawResponse] = []
 
         def pump(kind: str, namespace: str | None) -> None:
             try:
@@ -306,7 +349,9 @@ class KubeReader:
                 f"cluster {self.cluster}: the API server stopped answering during {path}", Failure.UNREACHABLE
             ) from exc
 
-    def _open(self, path: str, query: dict[str, str], deadline: Deadline, read_timeout: float | None = None) -> Any:
+    def _open(
+        self, path: str, query: dict[str, str], deadline: Deadline, read_timeout: float | None = None
+    ) -> ApiResponse:
         from kubernetes.client.exceptions import ApiException
 
         try:
@@ -380,13 +425,13 @@ def _configuration() -> Any:
     return configuration
 
 
-def guard_read_only(api: Any, allow_mutations: bool) -> Any:
+def guard_read_only(api: Any, allow_mutations: bool) -> KubeApi:
     """Make the client itself refuse non-GET verbs: a check that tried to change the cluster fails loudly."""
     if allow_mutations:
-        return api
-    call: Callable[..., Any] = api.call_api
+        return cast(KubeApi, api)
+    call: Callable[..., ApiResponse] = api.call_api
 
-    def read_only_call(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def read_only_call(method: str, url: str, *args: Any, **kwargs: Any) -> ApiResponse:
         if method.upper() not in READ_VERBS:
             raise ReadOnlyViolation(
                 f"refused {method} {url}: this run is read-only (mutations need a @mutating "
@@ -395,10 +440,10 @@ def guard_read_only(api: Any, allow_mutations: bool) -> Any:
         return call(method, url, *args, **kwargs)
 
     api.call_api = read_only_call
-    return api
+    return cast(KubeApi, api)
 
 
-def _close_quietly(response: Any) -> None:
+def _close_quietly(response: RawResponse) -> None:
     """Close a streaming response from another thread; one that already ended has nothing left to close."""
     with contextlib.suppress(RuntimeError, OSError, ValueError):
         try:
@@ -424,7 +469,7 @@ def _path(kind: str, namespace: str | None) -> str:
     return f"{prefix}/{kind}"
 
 
-def _lines(response: Any) -> Iterator[bytes]:
+def _lines(response: RawResponse) -> Iterator[bytes]:
     """Newline-delimited JSON from a streaming urllib3 response."""
     pending = b""
     for chunk in response.stream(64 * 1024, decode_content=True):
