@@ -181,17 +181,33 @@ class Component(Strict):
     cluster: str | None = None
     namespace: str | None = None
     workload: str | None = None
-    container: str | None = None  # the container that runs the released image (default: the first)
+    # the container that runs the released image (default: the one named like the workload or component, else the
+    # only one; with several and none so named the image check asks for this key)
+    container: str | None = None
+    # the fewest pods the workload may want (rollout, pods and image checks): default 1; 0 only when declared
+    min_replicas: int | None = Field(default=None, ge=0)
     services: list[str] = []  # Services that must route to the workload (default: every Service selecting it)
     release: str | None = None  # kind helm: the Helm release name (default: the component name)
-    # Container App traffic split: revision name or "latest" -> weight (default: everything on the latest revision)
-    traffic: dict[str, int] | None = None
+    # Container App traffic split: revision name (APP--SUFFIX), "latest" or "label:NAME" -> weight 0-100, adding up
+    # to 100 (default: everything on the latest revision); checked by _traffic_problems
+    traffic: dict[str, Annotated[int, Field(strict=True, ge=0, le=100)]] | None = None
+    # Function App: where its running version is recorded (checks.functionapps.VersionSource; default
+    # deployment_message): deployment_message, package_url, app_setting:NAME, tag:NAME
+    version_source: str | None = None
     subscription: str | None = None
     resource_group: str | None = None
     resource: str | None = None
     health: list[HealthConfig] = []
     tls: list[TlsHostConfig] = []
     certificates: list[CertificateConfig] = []  # cert-manager Certificates (in `cluster`) this component serves
+
+    @field_validator("version_source")
+    @classmethod
+    def _version_source(cls, source: str | None) -> str | None:
+        from checks.functionapps import VersionSource
+
+        VersionSource.parse(source)  # ValueError names the allowed forms
+        return source
 
     @field_validator("kind")
     @classmethod
@@ -292,6 +308,17 @@ class Environment(Strict):
 
 def load_environment(name: str, env_dir: Path) -> Environment:
     """Load environments/<name>.yaml; ConfigError names every problem with file and line."""
+    if not re.match(NAME, name):
+        # Checked before any file is opened: `--env ../../etc/x` must not read outside the environments folder.
+        stem = name.removesuffix(".yaml").rsplit("/", 1)[-1]
+        hint = f"; did you mean --env {stem}?" if stem in known_environments(env_dir) else ""
+        known = ", ".join(known_environments(env_dir)) or "none"
+        raise ConfigError(
+            [
+                f"--env {name!r} is not an environment name: give the name of a file in {env_dir.name}/ without "
+                f".yaml (lowercase letters, digits and '-'); known environments: {known}{hint}"
+            ]
+        )
     path = env_dir / f"{name}.yaml"
     shown = f"{env_dir.name}/{path.name}"
     if not path.is_file():
@@ -406,6 +433,7 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
             known = ", ".join(sorted(subscriptions)) or "none defined under azure.subscriptions"
             problems.append((("subscription",), f"{comp.subscription!r} is not one of: {known}"))
     problems += [((), text) for text in kind.problems(comp)]
+    problems += _own_key_problems(comp) + _traffic_problems(comp)
     if comp.certificates and kind.platform != "kubernetes":
         if comp.cluster is None:
             problems.append((("certificates",), "cert-manager Certificates need the component's cluster"))
@@ -417,6 +445,51 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
             for i, cert in enumerate(comp.certificates)
             if cert.namespace is None and comp.namespace is None
         ]
+    return problems
+
+
+def _own_key_problems(comp: Component) -> list[tuple[Loc, str]]:
+    """A key only some kinds read (`own_keys` on the kind: traffic, version_source) set on another kind would be
+    ignored without a word."""
+    from suite.kinds import KINDS
+
+    owners: dict[str, list[str]] = {}
+    for name, kind in KINDS.items():
+        for key in getattr(kind, "own_keys", frozenset()):
+            owners.setdefault(key, []).append(name)
+    return [
+        ((key,), f"only kind {' or '.join(kinds)} reads {key}; this component is a {comp.kind}, which ignores it")
+        for key, kinds in sorted(owners.items())
+        if comp.kind not in kinds and getattr(comp, key, None) is not None
+    ]
+
+
+TRAFFIC_REVISION = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]--[a-z0-9]([a-z0-9-]*[a-z0-9])?$")  # ARM: APP--SUFFIX
+TRAFFIC_LABEL = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+
+
+def _traffic_problems(comp: Component) -> list[tuple[Loc, str]]:
+    """`traffic:` keys are a revision name (APP--SUFFIX), `latest`, or `label:NAME`; the weights add up to 100, as ARM
+    requires of an app's ingress traffic. A bare label (`blue: 80`) would otherwise be taken for a revision name."""
+    if comp.traffic is None:
+        return []
+    if not comp.traffic:
+        return [(("traffic",), "give at least one revision and its weight, e.g. {latest: 100}")]
+    problems: list[tuple[Loc, str]] = []
+    for key in comp.traffic:
+        label = key.removeprefix("label:")
+        if key == "latest" or (key != label and TRAFFIC_LABEL.match(label)):
+            continue
+        if key != label:
+            text = f"{label!r} is not a revision label: lower-case letters, digits and '-', starting with a letter"
+        else:
+            hint = f"; a revision label is written label:{key}" if TRAFFIC_LABEL.match(key) else ""
+            text = f"{key!r} is not a revision name (APP--SUFFIX), latest, or label:NAME{hint}"
+        problems.append((("traffic", key), text))
+    total = sum(comp.traffic.values())
+    if total != 100:
+        listed = ", ".join(f"{key}: {weight}" for key, weight in comp.traffic.items())
+        problems.append((("traffic",), f"the weights add up to {total}, expected 100 ({listed})"))
     return problems
 
 

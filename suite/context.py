@@ -85,10 +85,33 @@ def where_of(target: Target) -> str:
     return target.where if isinstance(target, Cluster) else kind_of(target).where(target)
 
 
+# How a check asks for an expectation it lacks. A check cannot know whether a release manifest was given; the run
+# does, and when one was, "pass --release FILE" would send the reader to a file they already passed.
+ASK_FOR_EXPECTATION = (
+    "pass --release FILE (version, chart) or --expect COMPONENT=VERSION",
+    "pass --release FILE or --expect COMPONENT=VERSION",
+    "pass the release manifest being promoted with --release FILE",
+)
+
+
 def run_family(family: Family, ctx: Context, target: Target) -> list[CheckResult]:
     """The family's results on `target`, each red one filed under a category."""
     results = attempt_all(family.check, where_of(target), lambda: family.run(ctx, target))
-    return [file_under(family, result) for result in results]
+    return [_say_which_manifest(ctx, target, file_under(family, result)) for result in results]
+
+
+def _say_which_manifest(ctx: Context, target: Target, result: CheckResult) -> CheckResult:
+    if result.verdict is not Verdict.ERROR or ctx.run.release_file is None:
+        return result
+    manifest = ctx.run.release_file
+    entry = "has no entry for" if ctx.expectation is None else "lacks the version this check needs in its entry for"
+    told = (
+        f"the release manifest {manifest} {entry} {target.name!r}: add it there, or pass --expect {target.name}=VERSION"
+    )
+    message = result.message
+    for asked in ASK_FOR_EXPECTATION:
+        message = message.replace(asked, told)
+    return result if message == result.message else dataclasses.replace(result, message=message)
 
 
 def file_under(family: Family, result: CheckResult) -> CheckResult:

@@ -7,6 +7,7 @@ A release manifest is what CI produces when it builds a release (YAML or JSON):
       payments-api: {version: 1.4.2, image: acr.example.com/payments-api:1.4.2}
       checkout-web: 3.0.0            # shorthand for {version: 3.0.0}
       catalog: {version: 2.4.0, chart: 1.2.0}   # a Helm release: app version and chart version
+      orders: {containers: {app: 2.0.0, migrate: acr.example.com/orders-migrate:2.0.0}}  # per container, init too
 
 The expected version is never guessed: a check that needs one and has none says how to give it.
 """
@@ -19,7 +20,26 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field
 
 from suite.config import ConfigError, Strict, validate
-from suite.yamlsource import YamlSourceError, load_yaml_with_lines
+from suite.yamlsource import YamlSourceError, dotted, line_of, load_yaml_with_lines
+
+
+class ContainerImage(Strict):
+    """What one container of a workload runs: a tag, a full reference, or a digest (compared with the imageID)."""
+
+    version: str | None = None
+    image: str | None = None
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+def _container_shorthand(value: object) -> object:
+    """`app: 2.0.0` (a tag), `app: registry/x/app:2.0.0` (a reference), `app: sha256:...` (a digest). A tag cannot hold
+    '/', ':' or '@' (the OCI distribution spec's tag grammar), so the three forms never overlap."""
+    if not isinstance(value, str | int | float):
+        return value
+    text = str(value)
+    if text.startswith("sha256:"):
+        return {"digest": text}
+    return {"image": text} if any(c in text for c in "/:@") else {"version": text}
 
 
 class Expectation(Strict):
@@ -27,6 +47,11 @@ class Expectation(Strict):
     chart: str | None = None  # Helm chart version
     image: str | None = None
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    # Per container of a workload, init containers included: `containers: {app: 2.0.0, migrate: reg/x/migrate:2.0.0}`
+    containers: dict[
+        Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")],
+        Annotated[ContainerImage, BeforeValidator(_container_shorthand)],
+    ] = Field(default_factory=dict)
 
 
 def _shorthand(value: object) -> object:
@@ -47,6 +72,17 @@ def load_release(path: Path | None, expects: list[str], component_names: list[st
         except YamlSourceError as exc:
             raise ConfigError([f"--release: {exc}"]) from exc
         manifest = validate(ReleaseManifest, data, lines, str(path))
+        unknown = sorted(set(manifest.components) - set(component_names))
+        if unknown:
+            # A typo here would leave the component without an expectation and its checks asking for one.
+            known = ", ".join(sorted(component_names))
+            raise ConfigError(
+                [
+                    f"{path}:{line_of(lines, ('components', name))}: {dotted(('components', name))}: no component "
+                    f"{name!r} in this environment; known: {known}"
+                    for name in unknown
+                ]
+            )
     overrides = dict(manifest.components)
     for item in expects:
         name, sep, version = item.partition("=")

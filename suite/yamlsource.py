@@ -26,9 +26,17 @@ def load_yaml_with_lines(path: Path, display: str | None = None) -> tuple[Any, d
     """Parse `path` (shown as `display` in messages) into plain data and a line map."""
     shown = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise YamlSourceError(f"{shown}: cannot read: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise YamlSourceError(
+            f"{shown}:{line}: not UTF-8: byte {raw[exc.start]:#04x} at column {column}; save the file as UTF-8"
+        ) from None
     try:
         return _parse(text, shown, _Loader)
     except yaml.YAMLError:

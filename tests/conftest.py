@@ -78,3 +78,43 @@ def pki(tmp_path_factory):
     leaf.private_key_pem.write_to_path(str(key))
     ca.cert_pem.write_to_path(str(bundle))
     return chain, key, str(bundle)
+
+
+# --- how many states each predicate was tried on ------------------------------------------------------------------
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "states(predicate): a table-driven test of that predicate over one state; counted in the summary",
+    )
+
+
+def pytest_runtest_logreport(report):
+    """Count each state a predicate was judged on (a test marked `@pytest.mark.states("rollout")` that ran)."""
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if name == "predicate-state":
+            counts = _STATE_COUNTS.setdefault(value, 0)
+            _STATE_COUNTS[value] = counts + 1
+
+
+_STATE_COUNTS: dict[str, int] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        for mark in item.iter_markers("states"):
+            report.user_properties.append(("predicate-state", str(mark.args[0])))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _STATE_COUNTS:
+        terminalreporter.section("states tried per predicate")
+        for name, count in sorted(_STATE_COUNTS.items()):
+            terminalreporter.write_line(f"{name:<24} {count:>4} states")
+        terminalreporter.write_line(f"{'total':<24} {sum(_STATE_COUNTS.values()):>4} states")

@@ -226,3 +226,39 @@ def test_example_prod_is_protected_and_promotes_from_staging():
     assert env.protected
     assert env.promotes_from == "staging"
     assert {c.kind for c in env.components} >= {"deployment", "containerapp", "functionapp", "endpoint"}
+
+
+def test_an_environment_file_that_is_not_utf8_names_the_line_and_byte(tmp_path):
+    env_dir = tmp_path / "environments"
+    env_dir.mkdir()
+    (env_dir / "prod.yaml").write_bytes(b"name: prod\n# owner: J\xf6rg\ncomponents: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_environment("prod", env_dir)
+    assert caught.value.problems == [
+        "environments/prod.yaml:2: not UTF-8: byte 0xf6 at column 11; save the file as UTF-8"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("../secrets/prod", "; did you mean --env prod?"),
+        ("prod.yaml", "; did you mean --env prod?"),
+        ("/etc/passwd", ""),
+        ("Prod", ""),
+        ("", ""),
+    ],
+)
+def test_an_env_name_that_is_a_path_is_refused_before_any_file_is_opened(tmp_path, name, hint):
+    env_dir = tmp_path / "environments"
+    env_dir.mkdir()
+    (env_dir / "prod.yaml").write_text("name: prod\ncomponents: []\n")
+    outside = tmp_path / "secrets"
+    outside.mkdir()
+    (outside / "prod.yaml").write_text("not: [valid")  # would give a YAML error if it were opened
+    with pytest.raises(ConfigError) as caught:
+        load_environment(name, env_dir)
+    assert caught.value.problems == [
+        f"--env {name!r} is not an environment name: give the name of a file in environments/ without .yaml "
+        f"(lowercase letters, digits and '-'); known environments: prod{hint}"
+    ]

@@ -133,6 +133,30 @@ def test_outcomes_pass_fail_and_error_reach_the_summary_and_verdict(suite):
     assert {t["id"] for t in document["tests"]} == {"local/api", "local/broken", "local/web"}
 
 
+@pytest.mark.parametrize(
+    ("manifest", "said"),
+    [
+        ("components:\n  web: 1.0.0\n", "has no entry for 'api'"),
+        (
+            "components:\n  api: {image: registry.example.test/api:1.4.2}\n",
+            "lacks the version this check needs in its entry for 'api'",
+        ),
+    ],
+)
+def test_a_missing_expectation_names_the_manifest_that_was_given(suite, manifest, said):
+    """With a release file on the command line, "pass --release FILE" would send the reader to a file they passed."""
+    release = suite.path / "release.yaml"
+    release.write_text(manifest)
+    result = suite.runpytest("features", "-m", "http", "-k", "api", "--release", "release.yaml")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "api * http_health * ERROR * https://localhost:18441/health: HTTP 200 OK in * ms; no expected version to "
+            f"compare version with: the release manifest release.yaml {said}: add it there, or pass --expect api=VERSION"
+        ]
+    )
+
+
 def test_expectation_from_the_command_line_turns_the_error_green(suite):
     result = suite.runpytest("features", "-m", "postdeploy", "--expect", "api=1.4.2", "-k", "not broken")
     assert result.ret == pytest.ExitCode.OK

@@ -79,3 +79,23 @@ def test_missing_manifest_file(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_release(tmp_path / "nope.yaml", [], NAMES)
     assert str(caught.value) == f"--release: {tmp_path / 'nope.yaml'}: cannot read: No such file or directory"
+
+
+def test_a_manifest_naming_a_component_the_environment_lacks_is_refused(tmp_path):
+    """A typo would leave the real component without an expectation, and its checks asking for a file already given."""
+    path = write(tmp_path, "components:\n  payments-api: 1.0\n  paymnets-api: 1.1\n  zz: 2.0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_release(path, [], NAMES)
+    known = ", ".join(sorted(NAMES))
+    assert caught.value.problems == [
+        f"{path}:3: components.paymnets-api: no component 'paymnets-api' in this environment; known: {known}",
+        f"{path}:4: components.zz: no component 'zz' in this environment; known: {known}",
+    ]
+
+
+def test_a_manifest_that_is_not_utf8_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "release.yaml"
+    path.write_bytes(b"release: r1\ncomponents:\n  payments-api: caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load_release(path, [], NAMES)
+    assert str(caught.value) == f"--release: {path}:3: not UTF-8: byte 0xe9 at column 20; save the file as UTF-8"
