@@ -6,6 +6,10 @@ One attempt per call; a step that says `within <duration>` calls `probe_health_w
 deadline.
 A target that refuses, times out or fails its TLS handshake is a FAIL (the service does not answer); only a spent time
 budget is an ERROR (the suite could not look).
+
+The probe's timeout bounds the whole call, not each read: the session's connections enrol with a cutoff
+(checks.transports.bounded) that shuts them down when the time is up, so a server that trickles its headers or body
+ends the probe on time, and the message says which phase was cut after how long.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from checks.converge import State, converge, poll
-from checks.deadline import Deadline
+from checks.deadline import BudgetExhausted, Deadline
 from checks.result import Category, CheckResult, Evidence, Verdict
 from checks.runner import attempt
+from checks.tls import HandshakeFailed, TlsTarget, hostname_note, served_leaf
+from checks.transports.bounded import HANDSHAKE, HEADERS, Bound, Cutoff, bounded, bounded_session
 
 CHECK = "http_health"
 BODY_LIMIT = 64 * 1024  # enough for any health document; a runaway body must not eat the budget
@@ -63,41 +70,92 @@ def probe_health(
     return attempt(
         CHECK,
         probe.url,
-        lambda: _probe(session, probe, expected_version, deadline.timeout(probe.timeout)),
+        lambda: _probe(session, probe, expected_version, Bound.of(deadline, probe.timeout, "timeout")),
         spent="not probed: {}; raise the environment's budget or split the run",
     )
 
 
-def _probe(session: requests.Session, probe: HealthProbe, expected_version: str | None, timeout: float) -> CheckResult:
+def _probe(session: requests.Session, probe: HealthProbe, expected_version: str | None, bound: Bound) -> CheckResult:
     started = time.perf_counter()
-    try:
-        response = session.get(
-            probe.url,
-            timeout=(timeout, timeout),
-            stream=True,
-            allow_redirects=False,  # a redirect is not a healthy answer; the configured URL should be the final one
-            verify=probe.ca_bundle or True,
-        )
-        body, truncated = _read_body(response, started + timeout)
-    except requests.exceptions.SSLError as exc:
-        # Filed with the certificates: the TLS check says what is wrong with what the endpoint serves.
-        message = f"TLS handshake failed: {_reason(exc)}; run the TLS check for details"
-        return _result(probe, Verdict.FAIL, message, category=Category.CERTIFICATE)
-    except requests.exceptions.ConnectTimeout:
-        return _fail(probe, f"no connection within {timeout:.1f}s; is the service listening?")
-    except (requests.exceptions.ReadTimeout, TimeoutError):
-        return _fail(probe, f"no answer within {timeout:.1f}s; check the service's logs and load")
-    except requests.exceptions.ConnectionError as exc:
-        if _unresolved(exc):
-            host = urlsplit(probe.url).hostname
-            return _fail(probe, f"cannot resolve {host} (DNS: {_reason(exc)}); check the name and the resolver")
-        return _fail(probe, f"cannot connect: {_reason(exc)}; is the service running and routed?")
-    except requests.exceptions.RequestException as exc:
-        return _fail(probe, f"request failed: {_reason(exc)}")
+    with bounded("the request", bound) as cut:  # the result names the URL
+        try:
+            response, body, truncated = _ask(bounded_session(session), probe, bound.seconds, started)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            return _cut(probe, cut) if cut.fired else _unanswered(probe, exc, bound.seconds, started)
+        if cut.fired:  # the cut can also end a body without a length early and quietly: never judge that one
+            return _cut(probe, cut)
     elapsed = time.perf_counter() - started
     evidence = (_response_evidence(response, body, truncated, elapsed),)
     verdict, message, category = _judge(probe, response.status_code, response.reason, body, elapsed, expected_version)
     return _result(probe, verdict, message, evidence, category)
+
+
+def _ask(
+    session: requests.Session, probe: HealthProbe, timeout: float, started: float
+) -> tuple[requests.Response, bytes, bool]:
+    response = session.get(
+        probe.url,
+        timeout=(timeout, timeout),
+        stream=True,
+        allow_redirects=False,  # a redirect is not a healthy answer; the configured URL should be the final one
+        verify=probe.ca_bundle or True,
+    )
+    body, truncated = _read_body(response, started + timeout)
+    return response, body, truncated
+
+
+def _unanswered(probe: HealthProbe, exc: Exception, timeout: float, started: float) -> CheckResult:
+    """The result for a call that failed before the time was up: refused, unresolvable, TLS, a socket timeout."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        # Filed with the certificates: the TLS check says what is wrong with what the endpoint serves.
+        note = _hostname_note(probe, exc, timeout - (time.perf_counter() - started))
+        message = f"TLS handshake failed: {_reason(exc)}{note}; run the TLS check for details"
+        return _result(probe, Verdict.FAIL, message, category=Category.CERTIFICATE)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return _fail(probe, f"no connection within {timeout:.1f}s; is the service listening?")
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return _fail(probe, f"no answer within {timeout:.1f}s; check the service's logs and load")
+    if isinstance(exc, BodyTimeout):
+        return _fail(probe, f"{exc}; check the service's logs and load")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if _unresolved(exc):
+            host = urlsplit(probe.url).hostname
+            return _fail(probe, f"cannot resolve {host} (DNS: {_reason(exc)}); check the name and the resolver")
+        return _fail(probe, f"cannot connect: {_reason(exc)}; is the service running and routed?")
+    return _fail(probe, f"request failed: {_reason(exc)}")
+
+
+def _cut(probe: HealthProbe, cut: Cutoff) -> CheckResult:
+    """The call outlived its bound and was cut: a service that does not answer in time is unhealthy (FAIL)."""
+    evidence = (Evidence.as_json("cut-off call", cut.evidence()),)
+    if cut.phase == HANDSHAKE:
+        message = f"{cut.describe()}; check the TLS termination in front of the service (and run the TLS check)"
+        return _result(probe, Verdict.FAIL, message, evidence, Category.UNHEALTHY_ENDPOINT)
+    if cut.phase == HEADERS and cut.silent:
+        # Nothing at all came back: the wording of a plain read timeout, which is what this is.
+        why = f" ({cut.bound.explain()})" if cut.bound.budget is not None else ""
+        message = f"no answer within {cut.bound.seconds:.1f}s{why}; check the service's logs and load"
+        return _result(probe, Verdict.FAIL, message, evidence, Category.UNHEALTHY_ENDPOINT)
+    message = f"{cut.describe()}; check the service's logs and load, and any proxy in front of it"
+    return _result(probe, Verdict.FAIL, message, evidence, Category.UNHEALTHY_ENDPOINT)
+
+
+def _hostname_note(probe: HealthProbe, exc: Exception, left: float) -> str:
+    """'; the certificate names no subjectAltName: ...' when a hostname mismatch comes from a CN-only
+    certificate (the leaf is read again, without verification, in what is left of the probe's time)."""
+    text = str(exc)
+    if ("Hostname mismatch" not in text and "IP address mismatch" not in text) or left <= 0.2:
+        return ""
+    parts = urlsplit(probe.url)
+    if parts.hostname is None:
+        return ""
+    target = TlsTarget(host=parts.hostname, port=parts.port or 443, timeout=left)
+    try:
+        leaf = served_leaf(target, Deadline.after(left))
+    except (HandshakeFailed, BudgetExhausted):  # only a better message was at stake; the FAIL stands without it
+        return ""
+    note = hostname_note(leaf, parts.hostname)
+    return f"; {note}" if note else ""
 
 
 def probe_health_within(
@@ -214,8 +272,14 @@ def _path_parts(path: str) -> list[str | int]:
     return parts
 
 
+class BodyTimeout(TimeoutError):
+    """The body was not complete by the probe's timeout, seen between two chunks: the fallback for a session whose
+    adapter does not enrol its connections with the cutoff (one mounted for a single host)."""
+
+
 def _read_body(response: requests.Response, until: float) -> tuple[bytes, bool]:
-    """Read at most BODY_LIMIT bytes before `until` (perf_counter); a trickling server cannot hold the check."""
+    """Read at most BODY_LIMIT bytes before `until` (perf_counter); the cutoff ends a trickling body on time, the
+    check between chunks is the fallback."""
     chunks: list[bytes] = []
     size = 0
     try:
@@ -225,7 +289,7 @@ def _read_body(response: requests.Response, until: float) -> tuple[bytes, bool]:
             if size >= BODY_LIMIT:
                 return b"".join(chunks)[:BODY_LIMIT], True
             if time.perf_counter() > until:
-                raise TimeoutError("body not complete before the timeout")
+                raise BodyTimeout(f"the body was not complete within the timeout ({size} bytes read)")
     except requests.exceptions.ConnectionError as exc:  # urllib3 read timeouts surface here while streaming
         raise requests.exceptions.ReadTimeout(str(exc)) from exc
     finally:
@@ -265,7 +329,11 @@ def _reason(exc: BaseException) -> str:
         if marker in text:
             start = text.find(marker)
             end = text.find(")", start)
-            return re.sub(r"\s*\(_ssl\.c:\d+\)?", "", text[start : end if end > 0 else None]).rstrip("')\"")
+            return (
+                re.sub(r"\s*\(_ssl\.c:\d+\)?", "", text[start : end if end > 0 else None])
+                .rstrip("')\"")
+                .removesuffix(".")
+            )
     return text[:200]
 
 

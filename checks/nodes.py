@@ -1,5 +1,7 @@
-"""Node health after patching: every node Ready, none cordoned, none carrying a pending-reboot marker (such as
-Kured's reboot annotations) when the environment names one.
+"""Node health after patching: every node Ready, none cordoned, under no resource pressure (the kubelet evicts pods
+from a node with MemoryPressure, DiskPressure or PIDPressure), its network configured, not marked out of service or
+for deletion by the cluster autoscaler, and none carrying a pending-reboot marker (such as Kured's reboot annotations)
+when the environment names one.
 
     result = check_nodes(reader, reboot_markers=["weave.works/kured-reboot-in-progress"], deadline=deadline)
 """
@@ -12,6 +14,14 @@ from checks.runner import attempt
 from checks.transports.kube import KubeReader, Obj
 
 CHECK = "nodes_healthy"
+# Conditions that are bad when True (the kubelet and the cloud route controller set them).
+BAD_WHEN_TRUE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
+# Taints that mean the node is being taken away: node.kubernetes.io/out-of-service (non-graceful shutdown) and the
+# cluster autoscaler's scale-down mark.
+LEAVING = {
+    "node.kubernetes.io/out-of-service": "is marked out of service",
+    "ToBeDeletedByClusterAutoscaler": "is being removed by the cluster autoscaler",
+}
 
 
 def check_nodes(reader: KubeReader, reboot_markers: list[str], deadline: Deadline) -> CheckResult:
@@ -34,12 +44,20 @@ def _judge(where: str, nodes: list[Obj], reboot_markers: list[str]) -> CheckResu
 
 def _node_problems(node: Obj, reboot_markers: list[str]) -> list[str]:
     name = node["metadata"]["name"]
-    ready: Obj = next((c for c in node.get("status", {}).get("conditions", []) if c.get("type") == "Ready"), {})
+    conditions = {c.get("type"): c for c in node.get("status", {}).get("conditions", [])}
+    ready: Obj = conditions.get("Ready", {})
     found = []
     if ready.get("status") != "True":
         found.append(f"Node {name} not Ready ({ready.get('reason', 'no Ready condition')})")
+    found += [
+        f"Node {name} has {kind} ({conditions[kind].get('reason', '')}: {conditions[kind].get('message', '')})"
+        for kind in BAD_WHEN_TRUE
+        if conditions.get(kind, {}).get("status") == "True"
+    ]
     if node.get("spec", {}).get("unschedulable"):
         found.append(f"Node {name} is cordoned")
+    taints = {t.get("key") for t in node.get("spec", {}).get("taints") or []}
+    found += [f"Node {name} {what} (taint {key})" for key, what in LEAVING.items() if key in taints]
     annotations = node["metadata"].get("annotations", {})
     found += [f"Node {name} is waiting for a reboot ({marker})" for marker in reboot_markers if marker in annotations]
     return found

@@ -5,16 +5,18 @@ from __future__ import annotations
 from pytest_bdd import then, when
 
 from checks.containerapps import AppExpectation, check_container_app
-from checks.functionapps import check_function_app
+from checks.functionapps import VersionSource, check_function_app
 from checks.images import ImageExpectation
 from checks.result import Category, CheckResult
 from checks.runner import attempt
-from suite.config import Component
+from checks.transports.arm import DEFAULT_CREDENTIAL, GENERIC_CREDENTIAL, Credential, token_env_credential
+from suite.config import Component, Environment
 from suite.context import Context, Target
 from suite.evidence import assert_results
 from suite.family import Family, by_kind, declare
 from suite.fixtures import Verify
 from suite.kinds import AzureApp, kind_of
+from suite.release import Expectation
 
 
 def _app(target: Target) -> tuple[Component, AzureApp]:
@@ -24,18 +26,36 @@ def _app(target: Target) -> tuple[Component, AzureApp]:
     return target, kind
 
 
+def credential_of(env: Environment) -> Credential:
+    """The credential the environment's ARM clients use, so that a 401 names it and says how to refresh it."""
+    if env.azure is None:
+        return GENERIC_CREDENTIAL
+    return token_env_credential(env.azure.token_env) if env.azure.credential == "token-env" else DEFAULT_CREDENTIAL
+
+
+def image_of(component: Component, wanted: Expectation | None) -> ImageExpectation | None:
+    """The release's image expectation for a Container App: its image, and each container's (`containers:`)."""
+    if wanted is None or not (wanted.version or wanted.image or wanted.digest or wanted.containers):
+        return None
+    containers = {
+        name: ImageExpectation(rule.version, rule.image, rule.digest) for name, rule in wanted.containers.items()
+    }
+    return ImageExpectation(
+        wanted.version, wanted.image, wanted.digest, component.container, containers, component=component.name
+    )
+
+
 def container_app(ctx: Context, target: Target) -> list[CheckResult]:
     component, kind = _app(target)
-    ref, wanted = kind.ref(component), ctx.expectation
-    image = None
-    if wanted is not None and (wanted.version or wanted.image or wanted.digest):
-        image = ImageExpectation(wanted.version, wanted.image, wanted.digest, component.container)
-    expected = AppExpectation(image=image, traffic=component.traffic)
-    interval = ctx.env.defaults.azure.poll_interval
+    ref = kind.ref(component)
+    expected = AppExpectation(image=image_of(component, ctx.expectation), traffic=component.traffic)
+    interval, credential = ctx.env.defaults.azure.poll_interval, credential_of(ctx.env)
 
     def check() -> CheckResult:
         client = ctx.clients.azure.container_apps(str(component.subscription))
-        return check_container_app(client, ref, expected, ctx.deadline, within=ctx.within, interval=interval)
+        return check_container_app(
+            client, ref, expected, ctx.deadline, within=ctx.within, interval=interval, credential=credential
+        )
 
     return [attempt(CONTAINER_APP.check, ref.where, check)]
 
@@ -43,10 +63,14 @@ def container_app(ctx: Context, target: Target) -> list[CheckResult]:
 def function_app(ctx: Context, target: Target) -> list[CheckResult]:
     component, kind = _app(target)
     version = ctx.expectation.version if ctx.expectation else None
+    source = VersionSource.parse(component.version_source)  # validated when the environment was loaded
+    credential = credential_of(ctx.env)
 
     def check() -> CheckResult:
         client = ctx.clients.azure.web(str(component.subscription))
-        return check_function_app(client, kind.ref(component), version, ctx.deadline)
+        return check_function_app(
+            client, kind.ref(component), version, ctx.deadline, source=source, credential=credential
+        )
 
     return [attempt(FUNCTION_APP.check, kind.where(component), check)]
 
@@ -66,7 +90,7 @@ FUNCTION_APP = declare(
     Family(
         tag="functionapp",
         check="functionapp_deployed",
-        marker="applies to Azure Function Apps: site state, latest deployment, functions loaded",
+        marker="applies to Azure Function Apps: site state, latest deployment, version, functions loaded",
         category=Category.PROVISIONING,
         run=function_app,
         transport="azure",

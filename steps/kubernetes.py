@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pytest_bdd import parsers, then, when
 
 from checks.endpoints import check_endpoints
@@ -9,12 +11,16 @@ from checks.images import ImageExpectation, check_image
 from checks.nodes import check_nodes
 from checks.pods import check_pods
 from checks.result import Category, CheckResult
-from checks.rollout import check_rollout
+from checks.rollout import Limits, check_rollout
 from suite.config import Component, Environment
 from suite.context import Cluster, Context, Target
 from suite.evidence import assert_results
 from suite.family import Family, by_kind, declare
 from suite.fixtures import Verify
+from suite.release import Expectation
+
+# A component the release expects to run must run at least one pod; 0 passes only where the component declares it.
+DEFAULT_MIN_REPLICAS = 1
 
 
 def _component(target: Target) -> Component:
@@ -22,24 +28,52 @@ def _component(target: Target) -> Component:
     return target
 
 
+def min_replicas(component: Component) -> int:
+    return DEFAULT_MIN_REPLICAS if component.min_replicas is None else component.min_replicas
+
+
+def limits(ctx: Context, component: Component) -> Limits:
+    """The environment's limits with the component's minimum replica count."""
+    return dataclasses.replace(ctx.limits, min_replicas=min_replicas(component))
+
+
 def rollout(ctx: Context, target: Target) -> list[CheckResult]:
+    component = _component(target)
     return ctx.on_workload(
         ROLLOUT,
-        _component(target),
-        lambda reader, ref: check_rollout(reader, ref, ctx.limits, ctx.deadline, within=ctx.within),
+        component,
+        lambda reader, ref: check_rollout(reader, ref, limits(ctx, component), ctx.deadline, within=ctx.within),
     )
 
 
 def pods(ctx: Context, target: Target) -> list[CheckResult]:
+    component = _component(target)
     return ctx.on_workload(
-        PODS, _component(target), lambda reader, ref: check_pods(reader, ref, ctx.limits, ctx.deadline)
+        PODS, component, lambda reader, ref: check_pods(reader, ref, limits(ctx, component), ctx.deadline)
+    )
+
+
+def image_expectation(component: Component, wanted: Expectation | None) -> ImageExpectation | None:
+    """The release's expectation for a workload: its image, and each container's (`containers:`)."""
+    if wanted is None:
+        return None
+    containers = {
+        name: ImageExpectation(rule.version, rule.image, rule.digest) for name, rule in wanted.containers.items()
+    }
+    return ImageExpectation(
+        wanted.version, wanted.image, wanted.digest, component.container, containers, component=component.name
     )
 
 
 def image(ctx: Context, target: Target) -> list[CheckResult]:
-    component, wanted = _component(target), ctx.expectation
-    expected = ImageExpectation(wanted.version, wanted.image, wanted.digest, component.container) if wanted else None
-    return ctx.on_workload(IMAGE, component, lambda reader, ref: check_image(reader, ref, expected, ctx.deadline))
+    component = _component(target)
+    expected = image_expectation(component, ctx.expectation)
+    services, minimum = component.services or None, min_replicas(component)
+    return ctx.on_workload(
+        IMAGE,
+        component,
+        lambda reader, ref: check_image(reader, ref, expected, ctx.deadline, services, minimum),
+    )
 
 
 def endpoints(ctx: Context, target: Target) -> list[CheckResult]:

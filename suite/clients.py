@@ -166,12 +166,15 @@ class AzureClients:
         return self.env.azure.subscriptions[subscription].subscription_id
 
     def _options(self) -> dict[str, Any]:
+        """The SDK client's settings; its transport is bounded (checks.transports.azure_http): one ARM call, body
+        included, ends by its read timeout and the budget, however slowly ARM (or a proxy) answers."""
+        from checks.transports.azure_http import BoundedRequestsTransport
+
         azure = self.env.azure
         assert azure is not None
-        options: dict[str, Any] = {"base_url": azure.arm_endpoint, "logging_enable": False}
-        if azure.ca_bundle:
-            options["connection_verify"] = azure.ca_bundle
-        return options
+        verify: str | bool = azure.ca_bundle or True
+        transport = BoundedRequestsTransport(self.deadline, connection_verify=verify)
+        return {"base_url": azure.arm_endpoint, "logging_enable": False, "transport": transport}
 
     def _credentials(self) -> TokenCredential:
         if self._credential is None:

@@ -478,7 +478,7 @@ def _traffic_problems(comp: Component) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     for key in comp.traffic:
         label = key.removeprefix("label:")
-        if key == "latest" or (key != label and TRAFFIC_LABEL.match(label)):
+        if key == "latest" or (key != label and TRAFFIC_LABEL.match(label)) or TRAFFIC_REVISION.match(key):
             continue
         if key != label:
             text = f"{label!r} is not a revision label: lower-case letters, digits and '-', starting with a letter"

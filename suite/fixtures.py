@@ -16,6 +16,7 @@ import requests
 
 from checks.deadline import Deadline
 from checks.result import CheckResult
+from checks.transports.bounded import bounded_session
 from suite.baseline import BaselineSource
 from suite.clients import AzureClients, KubeClients
 from suite.config import Component, Environment
@@ -101,7 +102,7 @@ def expectation(run: Run, component: Component) -> Expectation | None:
 @pytest.fixture(scope="session")
 def http_session() -> Generator[requests.Session, None, None]:
     """One connection pool per worker for every HTTP check."""
-    session = requests.Session()
+    session = bounded_session()  # every request ends by its timeout on the clock, however the peer trickles
     session.headers["User-Agent"] = "deploy-verify/0.1 (+post-deploy checks)"
     yield session
     session.close()

@@ -103,7 +103,7 @@ def write_verdict(run: Run, exitstatus: int, config: pytest.Config) -> None:
         "release": {
             "name": run.release.release,
             "file": run.release_file,
-            "expected": {k: v.model_dump(exclude_none=True) for k, v in run.release.components.items()},
+            "expected": {k: v.model_dump(exclude_defaults=True) for k, v in run.release.components.items()},
         },
         "started": _iso(run.started),
         "finished": _iso(time.time()),

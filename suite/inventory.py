@@ -19,17 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checks.baseline import NotRecordable
 from checks.deadline import Deadline
-from checks.helm import UnreadableRelease
-from checks.transports.arm import ArmNotFound, ArmUnavailable
-from checks.transports.kube import KubeUnavailable
+from checks.runner import Absent, Undecidable
+from checks.transports import TransportError
 from suite.clients import AzureClients, KubeClients
 from suite.config import ConfigError, Environment, load_environment
 from suite.kinds import Clients, kind_of
 
 NOT_VERSIONED = "not versioned"  # a kind whose running version is not read (endpoint, function app)
-UNREADABLE = (KubeUnavailable, ArmUnavailable, UnreadableRelease, NotRecordable, ArmNotFound)
+# Could not ask (transport), nothing there (absent), or nothing to judge by (undecidable): the cell says why.
+UNREADABLE = (TransportError, Absent, Undecidable)
 
 
 @dataclass

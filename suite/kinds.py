@@ -34,6 +34,7 @@ from checks.helm import HelmRef
 from checks.images import tag_of
 from checks.result import CheckResult
 from checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
+from checks.runner import Undecidable
 from checks.workloads import WorkloadRef
 
 if TYPE_CHECKING:
@@ -105,8 +106,7 @@ class Workload(Kind):
     def running_version(self, component: Component, clients: Clients, deadline: Deadline) -> dict[str, str] | None:
         state = self.read_state(component, clients, deadline)
         assert isinstance(state, WorkloadState)
-        image = state.images.get(component.container or "", "") or next(iter(state.images.values()), "")
-        return _image_version(image)
+        return _image_version(state.images[released_container(component, self.ref(component).name, state.images)])
 
     def read_state(self, component: Component, clients: Clients, deadline: Deadline) -> ComponentState:
         return workload_state(clients.kube.reader(str(component.cluster)), self.ref(component), deadline)
@@ -127,6 +127,28 @@ class Workload(Kind):
 
     def waits_for_rollout(self) -> bool:
         return True
+
+
+class AmbiguousContainer(Undecidable):
+    """The pod template has several containers and nothing says which one runs the release: the version is not
+    guessed from the first. Undecidable: every reader of running versions reports it as such, never crashes."""
+
+
+def released_container(component: Component, workload: str, images: dict[str, str]) -> str:
+    """The container whose image is the component's version: the one the environment names, else the one named like
+    the workload or the component, else the only one (the image check's rule, checks.images.plan_for)."""
+    if component.container is not None:
+        if component.container not in images:
+            known = ", ".join(images) or "none"
+            raise AmbiguousContainer(f"the pod template has no container {component.container!r} (it has {known})")
+        return component.container
+    alike = [name for name in images if name in (workload, component.name)]
+    if alike or len(images) == 1:
+        return (alike or list(images))[0]
+    raise AmbiguousContainer(
+        f"cannot tell which container runs the release: the pod template has containers {', '.join(images)}, none "
+        f"named {workload}; name it with `container: NAME` on the component in the environment file"
+    )
 
 
 class Deployment(Workload):
@@ -192,6 +214,7 @@ class ContainerApp(AzureApp):
     name = "containerapp"
     marker = "Azure Container App components: provisioning, revision health, traffic, image"
     families = frozenset({"containerapp", "promotion"}) | STATEFUL
+    own_keys: ClassVar[frozenset[str]] = frozenset({"traffic"})  # component keys only this kind reads
 
     def where(self, component: Component) -> str:
         return self.ref(component).where
@@ -222,9 +245,10 @@ class ContainerApp(AzureApp):
 
 class FunctionApp(AzureApp):
     name = "functionapp"
-    marker = "Azure Function App components: site state, latest deployment, functions loaded"
+    marker = "Azure Function App components: site state, latest deployment, version, functions loaded"
     # Its version is not read live (the promotion evidence is the source's verdict alone), but it is promoted.
     families = frozenset({"functionapp", "promotion"})
+    own_keys: ClassVar[frozenset[str]] = frozenset({"version_source"})  # where its version is recorded
 
     def where(self, component: Component) -> str:
         ref = self.ref(component)

@@ -3,6 +3,11 @@ Allure extras. The controller alone writes the run-level files."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
+import traceback
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -123,11 +128,68 @@ class GateRecorder:
                 terminalreporter.write_line(run.baseline_note, bold=True)
 
 
+def slack(budget: float) -> float:
+    """How long past its budget a run may take to finish reporting: 10 % of the budget, at least 5 s, at most 30 s."""
+    return min(30.0, max(5.0, budget * 0.1))
+
+
+class LastResort:
+    """Controller-side: every call is bounded by the budget, but a name lookup (getaddrinfo) or a defect can still
+    block. If the session has not finished by budget + slack, the gate is written red with where the run was stuck,
+    and the process ends with exit status 3: nothing can hang the gate."""
+
+    def __init__(self, config: pytest.Config, run: Run) -> None:
+        assert run.deadline is not None
+        self.config, self.run = config, run
+        self.budget = run.deadline.total()
+        self.after = run.deadline.remaining() + slack(self.budget)
+        self.main = threading.main_thread().ident
+        self.timer = threading.Timer(self.after, self.fire)
+        self.timer.daemon = True
+
+    def fire(self) -> None:
+        frames = sys._current_frames()
+        stack = traceback.format_stack(frames[self.main])[-3:] if self.main in frames else []
+        where = " <- ".join(line.strip().splitlines()[0] for line in reversed(stack)) or "unknown"
+        message = (
+            f"the run did not end within its budget of {self.budget:.0f}s plus {slack(self.budget):.0f}s: stopped; "
+            f"stuck at {where}"
+        )
+        for row in self.run.rows.values():
+            if row.outcome == "pass" and not row.message:  # set up, never finished: the test that was running
+                row.outcome, row.message, row.category = "error", f"interrupted: {message}", Category.UNREACHABLE.value
+        row = gate.Row("run", "run", "-", "run_deadline", "", "error", message, self.after, Category.UNREACHABLE.value)
+        self.run.rows["run"] = row
+        with contextlib.suppress(Exception):  # the verdict is the point; a failure to write it must not keep us here
+            gate.write_verdict(self.run, 3, self.config)
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        with contextlib.suppress(Exception):  # the test's output capture would swallow the one line that matters
+            capture.suspend_global_capture(in_=False)
+        sys.stderr.write(f"\nGATE RED: {message}; details in {self.run.reports / 'verdict.json'}\n")
+        sys.stderr.flush()
+        os._exit(3)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    if RUN in config.stash and not hasattr(config, "workerinput"):
+    run = config.stash.get(RUN, None)
+    if run is not None and not hasattr(config, "workerinput"):
         config.pluginmanager.register(GateRecorder(config), "deploy-verify-gate")
+        if not config.option.collectonly:
+            guard = LastResort(config, run)
+            guard.timer.start()
+            config.stash[GUARD] = guard
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    guard = session.config.stash.get(GUARD, None)
+    if guard is not None:
+        guard.timer.cancel()
+
+
+GUARD = pytest.StashKey[LastResort]()
 
 
 @pytest.hookimpl(trylast=True)

@@ -2,7 +2,8 @@
 
 No emulator exists for Container Apps or App Service, so this serves the documents of the published REST API
 (Azure/azure-rest-api-specs: Microsoft.App ContainerApps_Get, Revisions_List, Revisions_Get; Microsoft.Web sites,
-sites/deployments, sites/functions) from a scriptable state, over HTTPS, behind a bearer token:
+sites/deployments, sites/functions, and POST sites/{name}/config/appsettings/list) from a scriptable state, over
+HTTPS, behind a bearer token:
 
     server = ArmServer(18480, "arm.pem", "arm.key", healthy_state(), token="local-token")
     server.start()            # server.url == "https://localhost:18480"
@@ -22,6 +23,11 @@ A GET of an id answers its document (id, name and type are filled in when missin
 containerApps) answers {"value": [...], "nextLink": ...} with the documents directly under it (maybe none); its parent
 must exist.
 
+App settings: a site document may carry `_appsettings` ({name: value}); POST .../sites/{name}/config/appsettings/list
+answers them as ARM's StringDictionary ({"id", "name": "appsettings", "type": "Microsoft.Web/sites/config",
+"properties": {...}}). They are never served by a GET, as in ARM, where reading them is an action of its own
+(Microsoft.Web/sites/config/list/action), not a read.
+
 Scripted progress: a document may carry `_sequence`, a list of partial documents deep-merged over it (dicts merge, lists
 are replaced). The n-th GET of the document shows step n-1, the last step repeats for ever; so the four steps
 [Provisioning, Provisioning, Provisioning, Provisioned] answer Provisioning to the first three GETs, then Provisioned.
@@ -31,10 +37,13 @@ Lists show the step last shown and never advance a sequence. Keys starting with 
 Faults, matched in order against the lowercased request path (without the query):
 
     {"prefix": "/subscriptions/s/resourcegroups/rg",  # "" matches every ARM request
-     "status": 429, "retry_after": 2,                  # 429 sends Retry-After (default 1; null: no header)
+     "status": 429, "retry_after": 2,                  # Retry-After: 429 sends 1 unless told (null: no header);
+                                                       # any other status sends it only when given
      "delay": 3.0,                                     # seconds to wait before answering (alone: a slow answer)
      "times": 2,                                       # how many requests it hits; absent or null: every one
-     "code": "...", "message": "..."}                  # optional ARM error code/message instead of the default
+     "code": "...", "message": "...",                  # optional ARM error code/message instead of the default
+     "body": "<html>...</html>",                       # a raw body instead of ARM's (a proxy's page); with a
+     "content_type": "text/html"}                      # body the status may be 2xx too (default 200)
 
 Control endpoints (no token needed, never faulted, never counted):
     GET/POST /_testbed/state      read / replace the state (resets sequence clocks; faults come from the new state)
@@ -69,7 +78,8 @@ from urllib.parse import parse_qs, urlsplit
 DEFAULT_PAGE_SIZE = 50
 LOG_LIMIT = 2000  # the request log is for assertions, not an archive
 _API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
-_FAULT_KEYS = {"prefix", "status", "retry_after", "delay", "times", "code", "message"}
+_FAULT_KEYS = {"prefix", "status", "retry_after", "delay", "times", "code", "message", "body", "content_type"}
+_CLIENT = "ci@example.test' with object id '7d1e2f3a-0b4c-4d5e-8f6a-9b0c1d2e3f4a"  # as ARM names the caller
 _NOT_FOUND_HINT = "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
 
 Json = dict[str, Any]
@@ -80,17 +90,21 @@ class Answer:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as-is instead of the JSON of `body`
+    content_type: str = "application/json; charset=utf-8"
 
 
 @dataclass
 class Fault:
     prefix: str = ""
     status: int | None = None
-    retry_after: int | None = 1
+    retry_after: int | None = None
     delay: float = 0.0
     times: int | None = None
     code: str | None = None
     message: str | None = None
+    body: str | None = None
+    content_type: str | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> Fault:
@@ -104,19 +118,27 @@ class Fault:
             value = raw.get(key, default)
             return None if value is None else int(value)
 
+        body = raw.get("body")
+        status = number("status", 200 if body is not None else None)
+        retry_after = raw.get("retry_after", 1 if status == 429 else None)
         fault = cls(
             prefix=str(raw.get("prefix", "")).lower().rstrip("/"),
-            status=number("status"),
-            retry_after=number("retry_after", 1),
+            status=status,
+            retry_after=None if retry_after is None else int(retry_after),
             delay=float(raw.get("delay", 0.0)),
             times=number("times"),
             code=raw.get("code"),
             message=raw.get("message"),
+            body=None if body is None else str(body),
+            content_type=raw.get("content_type"),
         )
         if fault.status is None and not fault.delay:
-            raise ValueError(f"a fault needs a status or a delay: {dict(raw)!r}")
-        if fault.status is not None and not 400 <= fault.status <= 599:
-            raise ValueError(f"a fault's status is an HTTP error status (4xx, 5xx), got {fault.status!r}")
+            raise ValueError(f"a fault needs a status, a body or a delay: {dict(raw)!r}")
+        lowest = 200 if fault.body is not None else 400
+        if fault.status is not None and not lowest <= fault.status <= 599:
+            raise ValueError(
+                f"a fault's status is an HTTP error status (4xx, 5xx; 2xx too with a body), got {fault.status!r}"
+            )
         if fault.times is not None and fault.times < 1:
             raise ValueError(f"a fault's times is at least 1 (absent: every request), got {fault.times!r}")
         return fault
@@ -260,6 +282,22 @@ class _Backend:
                 return Answer(200, self._render(key))
             return self._page(route, key, query, path, origin)
 
+    def app_settings(self, path: str) -> Answer:
+        """WebApps_ListApplicationSettings: POST .../sites/{name}/config/appsettings/list, a StringDictionary."""
+        site_path = path.lower().rstrip("/").removesuffix("/config/appsettings/list")
+        route = _Route.parse(site_path)
+        assert route is not None
+        with self.lock:
+            missing = self._missing(route)
+            if missing is not None:
+                return missing
+            settings = dict(self.resources[site_path].get("_appsettings") or {})
+        config_id = f"{self.resources[site_path]['id']}/config/appsettings"
+        return Answer(
+            200,
+            {"id": config_id, "name": "appsettings", "type": "Microsoft.Web/sites/config", "properties": settings},
+        )
+
     def patch(self, path: str, raw: bytes) -> Answer:
         """ContainerApps_Update: a JSON merge patch of the app (objects merge, arrays replace), answered 200 with the
         app as stored, which the spec allows for an update that completes at once (the drill's traffic switch)."""
@@ -328,6 +366,16 @@ class _Backend:
         return doc
 
 
+def _is_app_settings_list(path: str) -> bool:
+    route = _Route.parse(path)
+    return (
+        route is not None
+        and route.namespace.lower() == "microsoft.web"
+        and [p.lower() for p in route.rest[::2]] == ["sites", "config", "list"]
+        and route.rest[3].lower() == "appsettings"
+    )
+
+
 def _is_container_app(path: str) -> bool:
     route = _Route.parse(path)
     return (
@@ -362,29 +410,29 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return Answer(status, {"error": {"code": code, "message": message}}, headers or {})
 
 
-def _fault_answer(fault: Fault, route: _Route | None) -> Answer:
+def _fault_answer(fault: Fault, route: _Route | None, method: str, path: str) -> Answer:
     status = fault.status or 500
     subscription = route.subscription if route else "unknown"
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    if fault.body is not None:  # not ARM's answer at all: a proxy's page, a truncated or wrongly shaped body
+        content_type = fault.content_type or "text/html; charset=utf-8"
+        return Answer(status, None, headers, raw=fault.body.encode(), content_type=content_type)
     if status == 429:
         code = "SubscriptionRequestsThrottled"
         message = (
             f"Number of 'read' requests for subscription '{subscription}' actor 'testbed' exceeded. "
             f"Please try again after '{fault.retry_after or 1}' seconds after additional tasks are completed."
         )
-        if fault.retry_after is not None:
-            headers["Retry-After"] = str(fault.retry_after)
     elif status == 401:
         return _unauthorized(
             fault.code or "InvalidAuthenticationToken", fault.message or "The access token is invalid."
         )
     elif status == 403:
         code = "AuthorizationFailed"
-        action = "/".join([route.namespace, *route.rest[::2], "read"]) if route else "read"
+        action, scope = _action_of(route, method, path)
         message = (
-            f"The client 'testbed' does not have authorization to perform action '{action}' over scope "
-            f"'/subscriptions/{subscription}' or the scope is invalid. If access was recently granted, please "
-            "refresh your credentials."
+            f"The client '{_CLIENT}' does not have authorization to perform action '{action}' over scope "
+            f"'{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials."
         )
     elif status == 500:
         code = "InternalServerError"
@@ -396,6 +444,20 @@ def _fault_answer(fault: Fault, route: _Route | None) -> Answer:
             code = "Error"
         message = f"The ARM test server answers {status} (a scripted fault)."
     return _error(status, fault.code or code, fault.message or message, headers)
+
+
+def _action_of(route: _Route | None, method: str, path: str) -> tuple[str, str]:
+    """The RBAC action a request needs and the scope ARM names, as in its AuthorizationFailed message: a GET is
+    `<namespace>/<types>/read` on the resource; a POST .../list is `<namespace>/<types>/list/action` on what it lists
+    (POST sites/x/config/appsettings/list needs Microsoft.Web/sites/config/list/action)."""
+    if route is None:
+        return "read", path
+    types = list(route.rest[::2])
+    scope = path.rstrip("/")
+    if method == "POST":
+        scope = scope.rsplit("/", 1)[0]
+        return "/".join([route.namespace, *types]) + "/action", scope
+    return "/".join([route.namespace, *types, "read"]), scope
 
 
 def _unauthorized(code: str, message: str) -> Answer:
@@ -459,7 +521,7 @@ class _Handler(BaseHTTPRequestHandler):
         if delay and self.server.stopping.wait(delay):
             return None
         if fault is not None:
-            return _fault_answer(fault, _Route.parse(path))
+            return _fault_answer(fault, _Route.parse(path), method, path)
         version = (query.get("api-version") or [""])[0]
         if not version:
             return _error(
@@ -471,6 +533,8 @@ class _Handler(BaseHTTPRequestHandler):
             return _error(400, "InvalidApiVersionParameter", f"The api-version '{version}' is invalid.")
         if method == "PATCH" and _is_container_app(path):
             return backend.patch(path, body)
+        if method == "POST" and _is_app_settings_list(path):
+            return backend.app_settings(path)
         if method != "GET":
             return _error(405, "MethodNotAllowed", f"The ARM test server is read-only; {method} is not served.")
         origin = f"https://{self.headers.get('Host') or self.server.authority}"
@@ -501,9 +565,11 @@ class _Handler(BaseHTTPRequestHandler):
         return _error(404, "NotFound", f"no testbed control endpoint {method} {path}")
 
     def _send(self, answer: Answer) -> None:
-        data = b"" if answer.body is None else json.dumps(answer.body).encode()
+        data = (
+            answer.raw if answer.raw is not None else b"" if answer.body is None else json.dumps(answer.body).encode()
+        )
         self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-ms-request-id", str(uuid.uuid4()))
         for name, value in answer.headers.items():

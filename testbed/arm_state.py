@@ -3,8 +3,11 @@
     ArmServer(18480, cert, key, local_state(), token)     # both resource groups on one server
 
 Every broken resource breaks one predicate of DESIGN.md where it can, so each test names the predicate it proves.
-Shapes follow the REST API examples (ContainerApps_Get, Revisions_Get/List, sites, sites/deployments, sites/functions).
-Times are relative to `now`, so "deployed 20 minutes ago" stays true whatever the date.
+Shapes follow the REST API examples (ContainerApps_Get, Revisions_Get/List, sites, sites/deployments, sites/functions,
+sites/config/appsettings/list). Times are relative to `now`, so "deployed 20 minutes ago" stays true whatever the date.
+
+App settings carry secrets as real ones do (a storage connection string with its key, a package URL with a SAS
+signature: `SECRET_MARKERS`), so that tests can prove no message or attachment ever shows them.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ CRASH_MESSAGE = (
     "The revision failed to start; check the console logs of orders-crashing--v8."
 )
 PROVISIONING_GETS = 3  # orders-provisioning's latest revision answers Provisioning to this many GETs, then Provisioned
+STORAGE_KEY = "c2VjcmV0LXN0b3JhZ2Uta2V5LW5ldmVyLWluLWV2aWRlbmNl"  # a fake, but it must never leak
+PACKAGE_SIGNATURE = "sig=Zm9yYmlkZGVuLXNhcy1zaWduYXR1cmU%3D"
+SECRET_MARKERS = (STORAGE_KEY, PACKAGE_SIGNATURE.removeprefix("sig="))
 
 Json = dict[str, Any]
 
@@ -181,7 +187,7 @@ def broken_state(now: dt.datetime | None = None) -> Json:
     scene.function_app("events-no-functions")
     scene.deployment("events-no-functions", FUNCTIONS_VERSION, KUDU_SUCCESS, active=True, age_minutes=16)
 
-    scene.function_app("events-old-version")
+    scene.function_app("events-old-version", version=FUNCTIONS_PREVIOUS_VERSION)
     scene.deployment("events-old-version", FUNCTIONS_PREVIOUS_VERSION, KUDU_SUCCESS, active=True, age_minutes=4320)
     scene.functions("events-old-version")
     return scene.state()
@@ -311,15 +317,29 @@ class _Scene:
             "properties": properties,
         }
 
-    def function_app(self, site: str, *, state: str = "Running") -> None:
+    def function_app(self, site: str, *, state: str = "Running", version: str = FUNCTIONS_VERSION) -> None:
+        """A Linux function app running from a package URL; `version` is what its APP_VERSION setting, its `version`
+        tag and its package name record."""
         host = f"{site}.azurewebsites.net"
+        package = (
+            f"https://stevents.blob.core.windows.net/packages/{site}-{version}.zip?sv=2022-11-02&se=2027-01-01T00%3A00"
+            f"%3A00Z&sr=b&sp=r&{PACKAGE_SIGNATURE}"
+        )
         self.resources[self.site_id(site)] = {
             "id": self.site_id(site),
             "name": site,
             "type": "Microsoft.Web/sites",
-            "kind": "functionapp",
+            "kind": "functionapp,linux",
             "location": LOCATION,
-            "tags": {"team": "orders"},
+            "tags": {"team": "orders", "version": version},
+            "_appsettings": {
+                "FUNCTIONS_EXTENSION_VERSION": "~4",
+                "FUNCTIONS_WORKER_RUNTIME": "python",
+                "AzureWebJobsStorage": "DefaultEndpointsProtocol=https;AccountName=stevents;"
+                f"AccountKey={STORAGE_KEY};EndpointSuffix=core.windows.net",
+                "APP_VERSION": version,
+                "WEBSITE_RUN_FROM_PACKAGE": package,
+            },
             "properties": {
                 "state": state,
                 "hostNames": [host],
@@ -360,7 +380,7 @@ class _Scene:
                 "id": kudu_id,
                 "status": status,
                 "status_text": "" if status == KUDU_SUCCESS else "Deployment failed",
-                "message": message or f"{site} {version} (ci build {version}.{age_minutes % 97})",
+                "message": message or f"{site} {version} (ci build {4200 + age_minutes % 97})",
                 "author": "ci",
                 "author_email": "ci@example.test",
                 "deployer": "ZipDeploy",

@@ -289,7 +289,7 @@ def test_function_app_site(web, arm):
     assert (site.name, site.type, site.kind, site.state) == (
         "orders-events",
         "Microsoft.Web/sites",
-        "functionapp",
+        "functionapp,linux",
         "Running",
     )
     assert site.default_host_name == "orders-events.azurewebsites.net"
@@ -524,7 +524,7 @@ def test_control_endpoints_over_http(arm, ca_file, apps):
     status, _, body = raw(arm, ca_file, "POST", "/_testbed/faults", body=[{"status": 503, "times": 1}])
     assert (status, body["faults"]) == (
         200,
-        [{"prefix": "", "status": 503, "retry_after": 1, "delay": 0.0, "times": 1}],
+        [{"prefix": "", "status": 503, "delay": 0.0, "times": 1}],  # Retry-After only when given, but for a 429
     )
     with pytest.raises(HttpResponseError) as caught:
         apps.container_apps.get("rg-x", "solo", retry_total=0)
@@ -573,3 +573,81 @@ def test_stop_ends_keep_alive_connections_and_waiting_requests(pki, ca_file):
     assert arm.url == f"https://localhost:{port}"
     with make_apps(arm, ca_file) as late, pytest.raises(ServiceRequestError):
         late.container_apps.get(HEALTHY_GROUP, "orders", retry_total=0)
+
+
+# --- app settings, raw bodies, and the words of a 403 -------------------------------------------------------------
+
+EVENTS = f"{GROUP_PATH}/{HEALTHY_GROUP}/providers/microsoft.web/sites/orders-events"
+
+
+def test_app_settings_are_listed_by_their_action_only(web, arm, ca_file):
+    """WebApps_ListApplicationSettings (POST .../config/appsettings/list) answers a StringDictionary; no GET serves
+    the settings, as in ARM, where reading them is an action of its own."""
+    settings = web.web_apps.list_application_settings(HEALTHY_GROUP, "orders-events")
+    assert (settings.name, settings.type) == ("appsettings", "Microsoft.Web/sites/config")
+    assert settings.properties["APP_VERSION"] == FUNCTIONS_VERSION
+    assert settings.properties["WEBSITE_RUN_FROM_PACKAGE"].startswith(
+        f"https://stevents.blob.core.windows.net/packages/orders-events-{FUNCTIONS_VERSION}.zip?"
+    )
+    assert arm.requests()["log"][-1]["method"] == "POST"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    status, _, body = raw(arm, ca_file, "GET", f"{EVENTS}/config/appsettings?api-version=2025-05-01", headers=auth)
+    assert status == 404
+    assert "APP_VERSION" not in json.dumps(body)
+    status, _, body = raw(arm, ca_file, "GET", f"{EVENTS}?api-version=2025-05-01", headers=auth)
+    assert status == 200
+    assert "AccountKey" not in json.dumps(body)  # `_appsettings` is the testbed's own key: never served
+
+
+def test_a_raw_body_fault_reaches_the_sdk_as_the_sdk_parses_it(arm, apps):
+    """A proxy's HTML page with 200: the SDK raises a bare JSONDecodeError (checks.transports.arm turns it into an
+    ERROR that says what came back)."""
+    arm.set_faults([{"prefix": ORDERS, "body": "<html><title>Proxy login</title></html>", "times": 1}])
+    with pytest.raises(json.JSONDecodeError):
+        apps.container_apps.get(HEALTHY_GROUP, "orders", retry_total=0)
+    assert arm.requests()["log"][-1]["status"] == 200
+    assert apps.container_apps.get(HEALTHY_GROUP, "orders").name == "orders"  # times: 1
+
+
+def test_authorization_failed_names_the_action_and_the_scope(arm, web):
+    arm.set_faults([{"prefix": "", "status": 403}])
+    with pytest.raises(HttpResponseError) as caught:
+        web.web_apps.get(HEALTHY_GROUP, "orders-events", retry_total=0)
+    code, message = arm_error(caught.value)
+    assert code == "AuthorizationFailed"
+    assert "perform action 'Microsoft.Web/sites/read' over scope '" in str(message)
+    assert str(message).endswith(
+        "or the scope is invalid. If access was recently granted, please refresh your credentials."
+    )
+    with pytest.raises(HttpResponseError) as caught:
+        web.web_apps.list_application_settings(HEALTHY_GROUP, "orders-events", retry_total=0)
+    assert "'Microsoft.Web/sites/config/list/action' over scope" in str(arm_error(caught.value)[1])
+    assert f"{EVENTS}/config/appsettings'" in str(arm_error(caught.value)[1]).lower()
+
+
+def test_retry_after_is_sent_for_any_status_when_given(arm, apps):
+    arm.set_faults([{"prefix": ORDERS, "status": 503, "retry_after": 7}])
+    with pytest.raises(HttpResponseError) as caught:
+        apps.container_apps.get(HEALTHY_GROUP, "orders", retry_total=0)
+    assert (caught.value.status_code, response_header(caught.value, "Retry-After")) == (503, "7")
+    arm.set_faults([{"prefix": ORDERS, "status": 500}])
+    with pytest.raises(HttpResponseError) as caught:
+        apps.container_apps.get(HEALTHY_GROUP, "orders", retry_total=0)
+    assert "Retry-After" not in cast(Any, caught.value.response).headers
+
+
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [
+        ({"status": 200}, "a fault's status is an HTTP error status (4xx, 5xx; 2xx too with a body), got 200"),
+        (
+            {"body": "x", "status": 100},
+            "a fault's status is an HTTP error status (4xx, 5xx; 2xx too with a body), got 100",
+        ),
+        ({"prefix": "/x"}, "a fault needs a status, a body or a delay: {'prefix': '/x'}"),
+    ],
+)
+def test_faults_are_validated(arm, fault, problem):
+    with pytest.raises(ValueError) as caught:
+        arm.set_faults([fault])
+    assert str(caught.value) == problem

@@ -44,8 +44,8 @@ CASES = [
         HEAD + ENDPOINT + "  - name: api\n    kind: endpoint\n    helth: []\n",
         [
             "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: certificates, cluster, container, "
-            "health, kind, name, namespace, release, resource, resource_group, services, subscription, tls, traffic, "
-            "workload"
+            "health, kind, min_replicas, name, namespace, release, resource, resource_group, services, subscription, "
+            "tls, traffic, version_source, workload"
         ],
     ),
     (

@@ -200,3 +200,30 @@ def test_no_kind_branches_outside_the_adapters():
                 if any(f"{name}.kind {op}" in code for name in ("component", "comp", "c") for op in ("==", "!=", "in")):
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == [], sys.stderr.write("\n".join(offenders))
+
+
+STUCK_MODULE = TOY_MODULE.replace(
+    '    """The toy predicate: a component named \'broken\' is over its quota."""',
+    '    """A check stuck where no timeout reaches (a name lookup, a defect)."""\n    import time\n\n    time.sleep(120)',
+)
+
+
+def test_a_run_stuck_past_budget_and_slack_is_stopped_red(project):
+    """The last resort: whatever blocks, the gate ends red within budget + slack (5 s for a short budget)."""
+    import time
+
+    env = project.path / "environments" / "local.yaml"
+    env.write_text(ENVIRONMENT.replace("budget: 1m", "budget: 2s"))
+    (project.path / "team_quota.py").write_text(STUCK_MODULE)
+    started = time.monotonic()
+    result = run_quota(project, "-m", "quota", "-k", "web")
+    elapsed = time.monotonic() - started
+    assert result.ret == 3
+    assert elapsed < 2 + 5 + 6, elapsed  # budget + slack + interpreter start-up and collection
+    result.stderr.fnmatch_lines(["GATE RED: the run did not end within its budget of 2s plus 5s: stopped; stuck at *"])
+    verdict = json.loads((project.path / "reports" / "verdict.json").read_text())
+    assert verdict["verdict"] == "red"
+    assert [(t["check"], t["outcome"], t["category"]) for t in verdict["tests"]] == [
+        ("run_deadline", "error", "Infrastructure unreachable"),
+        ("quota_within_limit", "error", "Infrastructure unreachable"),  # the test it interrupted
+    ]

@@ -2,7 +2,9 @@
 reports of the tests that did run intact (verdict.json rows, Allure results).
 
 Kubernetes faults use a cluster of their own (dv-fault), so killing or freezing its API server never disturbs the
-other tests; Azure faults use an ARM test server of their own."""
+other tests; Azure faults use an ARM test server of their own. The slow-peer class (trickled bodies, headers and
+handshakes, watches that send nothing, ARM calls that never complete, and a whole run against such peers) is in
+tests/test_slow_peers.py."""
 
 from __future__ import annotations
 

@@ -1,15 +1,19 @@
-"""checks.http against the testbed's real HTTPS services: one test per healthy and broken case."""
+"""checks.http against real HTTPS servers: the testbed's services, one test per healthy and broken case, and servers
+started here for the dimensions of a response (the slow ones are in tests/test_slow_peers.py)."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 
 import pytest
 import requests
 
 from checks.deadline import Deadline
 from checks.http import BodyRule, HealthProbe, probe_health, probe_health_within
-from checks.result import Verdict
+from checks.result import Category, Verdict
+from testbed.slowpeer import Reply, SlowPeer
 
 UP = BodyRule(json_path="status", equals="UP")
 
@@ -155,3 +159,70 @@ def test_within_does_not_wait_for_a_missing_expectation(session, ca_bundle):
     target = HealthProbe(url="https://localhost:18441/health", ca_bundle=ca_bundle, version_path="version")
     result, attempts = probe_health_within(session, target, None, Deadline.after(30.0), interval=5.0)
     assert (result.verdict, attempts) == (Verdict.ERROR, 1)
+
+
+# --- the response's dimensions, as a table, against a real server started here -------------------------------------
+# Status (2xx, 3xx not followed, 4xx, 5xx), framing (Content-Length, chunked, ended by close), encoding (gzip),
+# charset (bytes that are not UTF-8), size (past the 64 KiB the probe reads), and the body rule.
+
+UP_BODY = json.dumps({"status": "UP"}).encode()
+RESPONSE_CASES = {
+    # name: (reply, body rule, None for PASS or a regex over the message)
+    "200 with the healthy document": (Reply(200, UP_BODY), UP, None),
+    "204 without a body, no body rule": (Reply(204, b""), None, None),
+    "204 without a body, a body rule": (
+        Reply(204, b""),
+        UP,
+        r"HTTP 204 No Content in \d+ ms but body rule status == 'UP' cannot be read: the body is not JSON: ''",
+    ),
+    "chunked": (Reply(200, UP_BODY, chunked=True), UP, None),
+    "ended by closing the connection": (Reply(200, UP_BODY, framed=False), UP, None),
+    "gzip-encoded": (Reply(200, gzip.compress(UP_BODY), headers=(("Content-Encoding", "gzip"),)), UP, None),
+    "301 to a healthy page (not followed)": (
+        Reply(301, b"moved", "text/plain", headers=(("Location", "/healthy"),)),
+        None,
+        r"HTTP 301 Moved Permanently in \d+ ms, expected 2xx; body: 'moved'",
+    ),
+    "404": (
+        Reply(404, b"no such page", "text/plain"),
+        None,
+        r"HTTP 404 Not Found in \d+ ms, expected 2xx; body: 'no such page'",
+    ),
+    "500": (
+        Reply(500, b"boom", "text/plain"),
+        None,
+        r"HTTP 500 Internal Server Error in \d+ ms, expected 2xx; body: 'boom'",
+    ),
+    "200 that says DOWN": (
+        Reply(200, json.dumps({"status": "DOWN"}).encode()),
+        UP,
+        r"HTTP 200 OK in \d+ ms but body rule failed: status is 'DOWN', expected 'UP'",
+    ),
+    "bytes that are not UTF-8": (
+        Reply(200, b"\xffHeal\xfe", "text/plain"),
+        BodyRule(contains="Healthy"),
+        r"HTTP 200 OK in \d+ ms but the body does not contain 'Healthy': '\ufffdHeal\ufffd'",
+    ),
+    "the marker past the 64 KiB the probe reads": (
+        Reply(200, b" " * (64 * 1024) + b"Healthy", "text/plain"),
+        BodyRule(contains="Healthy"),
+        r"HTTP 200 OK in \d+ ms but the body does not contain 'Healthy': ' +…'",
+    ),
+}
+
+
+@pytest.mark.states("http_health")
+@pytest.mark.parametrize("case", list(RESPONSE_CASES))
+def test_the_response_is_judged_on_every_dimension(session, pki, case):
+    reply, rule, expected = RESPONSE_CASES[case]
+    chain, key, bundle = pki
+    with SlowPeer(lambda _path: reply, tls=(chain, key)) as server:
+        target = HealthProbe(url=f"{server.url}/health", ca_bundle=bundle, body=rule, latency_budget=5.0)
+        result = probe_health(session, target, None, Deadline.after(30))
+    if expected is None:
+        assert result.verdict is Verdict.PASS, result.message
+        assert re.fullmatch(r"HTTP 20[04] (OK|No Content) in \d+ ms", result.message), result.message
+        return
+    assert result.verdict is Verdict.FAIL
+    assert result.category is Category.UNHEALTHY_ENDPOINT
+    assert re.fullmatch(expected, result.message), result.message

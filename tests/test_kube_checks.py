@@ -239,8 +239,10 @@ def test_other_digest_fails(dv_a):
     other = "sha256:" + "ab" * 32
     result = check_image(dv_a, deploy("shop", "cart"), ImageExpectation(digest=other), budget())
     assert result.verdict is Verdict.FAIL
-    assert re.match(
-        rf"Pod cart-\w+-\w+ runs registry.example.test/shop/cart@{CART_DIGEST}, expected {other}", result.message
+    assert re.fullmatch(
+        rf"Pod cart-\w+-\w+ runs registry.example.test/shop/cart@{CART_DIGEST}, expected {other} \(container cart\); "
+        rf"Pod cart-\w+-\w+ runs registry.example.test/shop/cart@{CART_DIGEST}, expected {other} \(container cart\)",
+        result.message,
     ), result.message
 
 
@@ -248,10 +250,10 @@ def test_wrong_tag_fails_on_spec_and_pods(dv_a):
     result = check_image(dv_a, deploy("broken", "storefront"), ImageExpectation(version="2.3.0"), budget())
     assert result.verdict is Verdict.FAIL
     assert re.fullmatch(
-        r"spec runs registry.example.test/shop/storefront:2.2.9, expected tag 2.3.0; Pod "
-        r"storefront-\w+-\w+ runs registry.example.test/shop/storefront:2.2.9, expected tag 2.3.0; "
-        r"Pod storefront-\w+-\w+ runs registry.example.test/shop/storefront:2.2.9, expected tag "
-        r"2.3.0",
+        r"spec runs registry.example.test/shop/storefront:2.2.9, expected tag 2.3.0 \(container storefront\); Pod "
+        r"storefront-\w+-\w+ runs registry.example.test/shop/storefront:2.2.9, expected tag 2.3.0 \(container "
+        r"storefront\); Pod storefront-\w+-\w+ runs registry.example.test/shop/storefront:2.2.9, expected tag "
+        r"2.3.0 \(container storefront\)",
         result.message,
     ), result.message
 

@@ -18,16 +18,18 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import quote
 
 import urllib3
 
 from checks.deadline import BudgetExhausted, Deadline
 from checks.transports import Failure, TransportError
+from checks.transports.bounded import Bound, Cutoff, bounded, bounded_pools
 
 Obj = dict[str, Any]
 Timeout = float | tuple[float, float]
+T = TypeVar("T")
 
 
 class RawResponse(Protocol):
@@ -155,7 +157,7 @@ class KubeReader:
             raise KubeUnavailable(f"cluster {cluster}: {_context_problem(context, kubeconfig, exc)}") from exc
         except OSError as exc:
             raise KubeUnavailable(f"cluster {cluster}: cannot read kubeconfig: {exc}") from exc
-        return cls(cluster, guard_read_only(api, allow_mutations), where)
+        return cls(cluster, guard_read_only(_bounded(api), allow_mutations), where)
 
     @classmethod
     def in_cluster(cls, cluster: str, allow_mutations: bool = False) -> KubeReader:
@@ -169,7 +171,7 @@ class KubeReader:
         except ConfigException as exc:
             raise KubeUnavailable(f"cluster {cluster}: in-cluster config unavailable: {exc}") from exc
         api = k8s.ApiClient(configuration=configuration)
-        return cls(cluster, guard_read_only(api, allow_mutations), "in-cluster service account")
+        return cls(cluster, guard_read_only(_bounded(api), allow_mutations), "in-cluster service account")
 
     @property
     def server(self) -> str:
@@ -226,7 +228,11 @@ class KubeReader:
         opened: list[RawResponse] | None = None,
     ) -> Iterator[tuple[str, Obj]]:
         """(type, object) events after `resource_version` until the deadline; bookmarks are skipped. The raw
-        response is appended to `opened` so another thread can close it when nobody listens any more."""
+        response is appended to `opened` so another thread can close it when nobody listens any more.
+
+        Two bounds: opening the watch (status and headers) is one request (`kubernetes_request`); the stream is then
+        cut when its window ends (`kubernetes_watch`, a second past the server's own `timeoutSeconds`, never past
+        the deadline), whether the server ends it or not."""
         seconds = max(1, int(deadline.timeout(deadline.calls.kubernetes_watch)))
         query = {
             "watch": "1",
@@ -234,23 +240,31 @@ class KubeReader:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(seconds),
         }
-        response = self._open(_path(kind, namespace), query, deadline, read_timeout=seconds + 5)
-        if opened is not None:
-            opened.append(response.response)
+        path = _path(kind, namespace)
+        cut = Cutoff(f"watch of {path}", self._bound(deadline, deadline.calls.kubernetes_request, "request")).start()
         try:
-            for line in _lines(response.response):
-                event = json.loads(line)
-                if event.get("type") == "BOOKMARK":
-                    continue
-                if event.get("type") == "ERROR":
-                    if event["object"].get("code") == 410:  # resourceVersion too old: list again, then watch
-                        raise WatchExpired(kind)
-                    raise KubeUnavailable(f"watch of {kind} ended: {event['object'].get('message', '')}")
-                yield event["type"], event["object"]
-        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            return  # the watch window closed; the caller decides whether to watch again
+            with cut.current():
+                response = self._guarded(cut, lambda: self._open(path, query, deadline, read_timeout=seconds + 5))
+            window = min(float(seconds + 1), deadline.remaining())
+            cut.rearm(Bound(window, "defaults.timeouts.kubernetes_watch"))
+            if opened is not None:
+                opened.append(response.response)
+            try:
+                for line in _lines(response.response):
+                    event = json.loads(line)
+                    if event.get("type") == "BOOKMARK":
+                        continue
+                    if event.get("type") == "ERROR":
+                        if event["object"].get("code") == 410:  # resourceVersion too old: list again, then watch
+                            raise WatchExpired(kind)
+                        raise KubeUnavailable(f"watch of {kind} ended: {event['object'].get('message', '')}")
+                    yield event["type"], event["object"]
+            except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError, TimeoutError, OSError):
+                return  # the watch window closed (the server ended it, or the cutoff did); the caller decides
+            finally:
+                response.response.release_conn()
         finally:
-            response.response.release_conn()
+            cut.close()
 
     def wakeups(
         self, streams: list[tuple[str, str | None]], deadline: Deadline, tick: float = 1.0
@@ -309,10 +323,16 @@ class KubeReader:
             body=body,
             auth_settings=["BearerToken"],
         )
-        timeout = deadline.timeout(deadline.calls.kubernetes_request)
+        bound = self._bound(deadline, deadline.calls.kubernetes_request, "request")
         self.requests += 1
-        response = self.api.call_api(method, url, header_params=headers, body=serialized, _request_timeout=timeout)
-        payload = response.read()
+        with bounded(f"PATCH {path}", bound) as cut:
+            response = self._guarded(
+                cut,
+                lambda: self.api.call_api(
+                    method, url, header_params=headers, body=serialized, _request_timeout=bound.seconds
+                ),
+            )
+            payload = self._guarded(cut, response.read)
         if response.status != 200:
             raise self._refused("PATCH", path, response.status, payload)
         document: Obj = json.loads(payload)
@@ -341,23 +361,47 @@ class KubeReader:
         return document
 
     def _get(self, path: str, query: dict[str, str], deadline: Deadline) -> bytes:
-        response = self._open(path, query, deadline)
+        """One GET, its body included, within one bound: a server that trickles its answer is cut off on time."""
+        with bounded(f"GET {path}", self._bound(deadline, deadline.calls.kubernetes_request, "request")) as cut:
+            response = self._guarded(cut, lambda: self._open(path, query, deadline))
+            try:
+                return self._guarded(cut, lambda: bytes(response.read()))
+            except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError) as exc:
+                raise KubeUnavailable(
+                    f"cluster {self.cluster}: the API server stopped answering during {path}", Failure.UNREACHABLE
+                ) from exc
+
+    def _bound(self, deadline: Deadline, wanted: float, what: str) -> Bound:
         try:
-            return bytes(response.read())
-        except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError) as exc:
-            raise KubeUnavailable(
-                f"cluster {self.cluster}: the API server stopped answering during {path}", Failure.UNREACHABLE
-            ) from exc
+            return Bound.of(deadline, wanted, f"defaults.timeouts.kubernetes_{what}")
+        except BudgetExhausted as exc:
+            raise KubeUnavailable(f"cluster {self.cluster}: not asked: {exc}", Failure.SPENT) from exc
+
+    def _guarded(self, cut: Cutoff, call: Callable[[], T]) -> T:
+        """`call()`; once `cut` has fired, whatever it raised or returned (a body ended early) is the cut."""
+        try:
+            result = call()
+        except Exception as exc:
+            if cut.fired:
+                raise self._cut_off(cut) from exc
+            raise
+        if cut.fired:
+            raise self._cut_off(cut)
+        return result
+
+    def _cut_off(self, cut: Cutoff) -> KubeUnavailable:
+        return KubeUnavailable(
+            f"cluster {self.cluster}: API server {self.server} did not answer in time: {cut.describe()}; check "
+            f"the API server's load and that {self.where} points at it",
+            Failure.UNREACHABLE,
+        )
 
     def _open(
         self, path: str, query: dict[str, str], deadline: Deadline, read_timeout: float | None = None
     ) -> ApiResponse:
         from kubernetes.client.exceptions import ApiException
 
-        try:
-            timeout = deadline.timeout(deadline.calls.kubernetes_request)
-        except BudgetExhausted as exc:
-            raise KubeUnavailable(f"cluster {self.cluster}: not asked: {exc}", Failure.SPENT) from exc
+        timeout = self._bound(deadline, deadline.calls.kubernetes_request, "request").seconds
         method, url, headers, _, _ = self.api.param_serialize(
             "GET",
             path,
@@ -413,6 +457,13 @@ class KubeReader:
             forbidden = f"cluster {self.cluster}: forbidden (403): {message}; the suite needs get/list/watch"
             return KubeUnavailable(f"{forbidden} (see deploy/rbac/)", Failure.FORBIDDEN)
         return KubeUnavailable(f"cluster {self.cluster}: {verb} {path} answered {status}: {message}")
+
+
+def _bounded(api: Any) -> Any:
+    """The client's connections enrol with the current cutoff (checks.transports.bounded), so every call ends by
+    its bound even when the server trickles; set before the first request, when the pools are made."""
+    bounded_pools(api.rest_client.pool_manager)
+    return api
 
 
 def _configuration() -> Any:
