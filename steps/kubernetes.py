@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from pytest_bdd import parsers, then, when
 
 from checks.endpoints import check_endpoints
@@ -11,7 +9,7 @@ from checks.images import ImageExpectation, check_image
 from checks.nodes import check_nodes
 from checks.pods import check_pods
 from checks.result import Category, CheckResult
-from checks.rollout import Limits, check_rollout
+from checks.rollout import check_rollout
 from suite.config import Component, Environment
 from suite.context import Cluster, Context, Target
 from suite.evidence import assert_results
@@ -20,7 +18,6 @@ from suite.fixtures import Verify
 from suite.release import Expectation
 
 # A component the release expects to run must run at least one pod; 0 passes only where the component declares it.
-DEFAULT_MIN_REPLICAS = 1
 
 
 def _component(target: Target) -> Component:
@@ -28,28 +25,19 @@ def _component(target: Target) -> Component:
     return target
 
 
-def min_replicas(component: Component) -> int:
-    return DEFAULT_MIN_REPLICAS if component.min_replicas is None else component.min_replicas
-
-
-def limits(ctx: Context, component: Component) -> Limits:
-    """The environment's limits with the component's minimum replica count."""
-    return dataclasses.replace(ctx.limits, min_replicas=min_replicas(component))
-
-
 def rollout(ctx: Context, target: Target) -> list[CheckResult]:
     component = _component(target)
     return ctx.on_workload(
         ROLLOUT,
         component,
-        lambda reader, ref: check_rollout(reader, ref, limits(ctx, component), ctx.deadline, within=ctx.within),
+        lambda reader, ref: check_rollout(reader, ref, ctx.limits(component), ctx.deadline, within=ctx.within),
     )
 
 
 def pods(ctx: Context, target: Target) -> list[CheckResult]:
     component = _component(target)
     return ctx.on_workload(
-        PODS, component, lambda reader, ref: check_pods(reader, ref, limits(ctx, component), ctx.deadline)
+        PODS, component, lambda reader, ref: check_pods(reader, ref, ctx.limits(component), ctx.deadline)
     )
 
 
@@ -68,7 +56,7 @@ def image_expectation(component: Component, wanted: Expectation | None) -> Image
 def image(ctx: Context, target: Target) -> list[CheckResult]:
     component = _component(target)
     expected = image_expectation(component, ctx.expectation)
-    services, minimum = component.services or None, min_replicas(component)
+    services, minimum = component.services or None, ctx.limits(component).min_replicas
     return ctx.on_workload(
         IMAGE,
         component,

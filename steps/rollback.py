@@ -11,7 +11,6 @@ from checks.result import Category, CheckResult, Verdict
 from checks.rollout import check_rollout
 from checks.runner import attempt
 from checks.transports.kube import ReadOnlyViolation
-from steps.kubernetes import limits
 from suite.baseline import BaselineMissing
 from suite.clients import KubeClients
 from suite.config import Component
@@ -47,7 +46,8 @@ def restored(ctx: Context, target: Target) -> list[CheckResult]:
 
 
 def _restored(ctx: Context, component: Component, clients: Clients) -> CheckResult:
-    kind, where = kind_of(component), kind_of(component).where(component)
+    kind = kind_of(component)
+    where = kind.where(component)
     assert ctx.run.baseline is not None
     try:
         recorded, recorded_at = ctx.run.baseline.entry(component.name)
@@ -71,7 +71,7 @@ def drill(ctx: Context, target: Target) -> list[CheckResult]:
     if isinstance(kind, Workload):
         window = ctx.deadline.sub(ctx.env.defaults.kubernetes.rollout_timeout, _rollout_label(ctx))
         reader = ctx.clients.kube.writer(str(target.cluster))  # uncached: the shared reader's lists predate it
-        verified.append(check_rollout(reader, kind.ref(target), limits(ctx, target), ctx.deadline, within=window))
+        verified.append(check_rollout(reader, kind.ref(target), ctx.limits(target), ctx.deadline, within=window))
     fresh = KubeClients(ctx.env)  # the restored state, read anew rather than from lists read before it
     try:
         verified.append(_restored(ctx, target, Clients(fresh, ctx.clients.azure)))
@@ -82,7 +82,8 @@ def drill(ctx: Context, target: Target) -> list[CheckResult]:
 
 def _roll_back(ctx: Context, component: Component) -> CheckResult:
     """The rollback itself; every reason it could not start or finish is an ERROR that says so."""
-    kind, where = kind_of(component), kind_of(component).where(component)
+    kind = kind_of(component)
+    where = kind.where(component)
     assert ctx.run.baseline is not None
     baseline = ctx.run.baseline
 

@@ -61,10 +61,11 @@ class Context:
     def env(self) -> Environment:
         return self.run.env
 
-    @property
-    def limits(self) -> Limits:
+    def limits(self, component: Component) -> Limits:
+        """The environment's limits with the component's own minimum replica count (default: Limits' 1)."""
         k8s = self.env.defaults.kubernetes
-        return Limits(max_restarts=k8s.max_restarts, grace=k8s.grace)
+        wanted = {} if component.min_replicas is None else {"min_replicas": component.min_replicas}
+        return Limits(max_restarts=k8s.max_restarts, grace=k8s.grace, **wanted)
 
     def on_cluster(
         self, family: Family, cluster: str, where: str, check: Callable[[KubeReader], CheckResult]

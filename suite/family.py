@@ -61,9 +61,6 @@ class Family:
     def applies_to(self, component: Component) -> bool:
         return self.scope == "component" and self.applies(self, component)
 
-    def marker_line(self) -> str:
-        return f"{self.tag}: {self.marker}"
-
 
 FAMILIES: dict[str, Family] = {}
 
@@ -79,21 +76,8 @@ def declare(family: Family) -> Family:
     return family
 
 
-def load_builtin() -> dict[str, Family]:
-    """Import every built-in step module once, so the registry holds the built-in families."""
-    for package_name in STEP_PACKAGES:
-        package = importlib.import_module(package_name)
-        for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if not module.name.startswith("_"):
-                importlib.import_module(f"{package_name}.{module.name}")
-    return FAMILIES
-
-
-def step_modules() -> list[str]:
-    """The built-in step modules (pytest plugins) in a stable order, and those other packages add through the
-    `deploy_verify.steps` entry-point group."""
-    from importlib.metadata import entry_points
-
+def _builtin_modules() -> list[str]:
+    """The modules of the built-in step packages, in a stable order (`_private` ones are helpers, not steps)."""
     found = []
     for package_name in STEP_PACKAGES:
         package = importlib.import_module(package_name)
@@ -102,8 +86,22 @@ def step_modules() -> list[str]:
             for m in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name)
             if not m.name.startswith("_")
         ]
-    found += sorted(ep.value for ep in entry_points(group="deploy_verify.steps"))
     return found
+
+
+def load_builtin() -> dict[str, Family]:
+    """Import every built-in step module once, so the registry holds the built-in families."""
+    for name in _builtin_modules():
+        importlib.import_module(name)
+    return FAMILIES
+
+
+def step_modules() -> list[str]:
+    """The built-in step modules (pytest plugins), then those other packages add through the `deploy_verify.steps`
+    entry-point group."""
+    from importlib.metadata import entry_points
+
+    return _builtin_modules() + sorted(ep.value for ep in entry_points(group="deploy_verify.steps"))
 
 
 def family_tags() -> list[str]:

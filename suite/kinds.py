@@ -87,10 +87,6 @@ class Kind:
         """The rollback as a deferred call, so every failure to start it is reported the same way."""
         raise DrillImpossible(f"a {self.name} cannot be rolled back by the suite")
 
-    def waits_for_rollout(self) -> bool:
-        """Whether a drill waits for a Kubernetes rollout before it verifies."""
-        return False
-
 
 class Workload(Kind):
     platform = "kubernetes"
@@ -124,9 +120,6 @@ class Workload(Kind):
             raise DrillImpossible(f"the baseline recorded a {recorded.kind}, but the component is a {self.name}")
         writer = clients.kube.writer(str(component.cluster))
         return lambda: roll_back_workload(writer, self.ref(component), recorded, deadline)
-
-    def waits_for_rollout(self) -> bool:
-        return True
 
 
 class AmbiguousContainer(Undecidable):
@@ -282,11 +275,6 @@ for _kind in (Deployment(), DaemonSet(), StatefulSet(), HelmRelease(), Container
 
 def kind_of(component: Component) -> Kind:
     return KINDS[component.kind]
-
-
-def on_platform(platform: Platform) -> frozenset[str]:
-    """The kinds that live on a platform: `on_platform("kubernetes")` -> deployment, daemonset, statefulset, helm."""
-    return frozenset(name for name, kind in KINDS.items() if kind.platform == platform)
 
 
 def _image_version(image: str) -> dict[str, str]:

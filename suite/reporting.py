@@ -21,15 +21,15 @@ from suite.collection import family_of
 from suite.family import CLUSTER_PREFIX, Family
 from suite.kinds import KINDS
 from suite.run import RECORDED, RESULTS, RUN, Run
-from suite.verdicts import Undecided, summarize
+from suite.verdicts import Undecided, red_worst_first, summarize
 
 
 def category_of(family: Family | None, results: list[CheckResult], excinfo: Any) -> Category | None:
     """The category of a red test: that of its worst result (the first line of its message), or "Could not
     decide" for a refusal the suite raised itself; None for an exception the suite did not expect (a bug)."""
-    bad = [r for r in results if not r.ok]
+    bad = red_worst_first(results)
     if bad:
-        worst = sorted(bad, key=lambda r: r.verdict is not Verdict.ERROR)[0]
+        worst = bad[0]
         if worst.category is not None:
             return worst.category
         if family is not None and worst.verdict is Verdict.FAIL:

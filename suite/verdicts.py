@@ -15,10 +15,14 @@ class Undecided(Exception):
     """The suite could not decide: unreachable API, refused credentials, spent budget, missing expectation."""
 
 
+def red_worst_first(results: list[CheckResult]) -> list[CheckResult]:
+    """The results that did not pass, ERRORs before FAILs: the first is the one a test's message leads with."""
+    return sorted((r for r in results if not r.ok), key=lambda r: r.verdict is not Verdict.ERROR)
+
+
 def summarize(results: list[CheckResult]) -> str:
     """One line per result that did not pass, worst first; all of them when everything passed."""
-    bad = [r for r in results if not r.ok]
-    shown = sorted(bad, key=lambda r: r.verdict is not Verdict.ERROR) if bad else results
+    shown = red_worst_first(results) or results
     return "\n".join(r.line() for r in shown) or "no targets were checked"
 
 

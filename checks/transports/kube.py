@@ -28,7 +28,6 @@ from checks.transports import Failure, TransportError
 from checks.transports.bounded import Bound, Cutoff, bounded, bounded_pools
 
 Obj = dict[str, Any]
-Timeout = float | tuple[float, float]
 T = TypeVar("T")
 
 
