@@ -1,3 +1,2 @@
-"""Registers the suite: the plugin, which finds its parts and every step module that declares a check family."""
-
-pytest_plugins = ["suite.plugin"]
+"""The suite's plugin is not registered here: it loads through its pytest11 entry point (deploy_verify.plugin), as it
+does in a team's repository, because scripts/bootstrap installs this project into .venv in editable mode."""

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from checks.containerapps import AppRef, read_app, traffic_of
-from checks.deadline import Deadline
-from checks.helm import HelmRef, HelmRevision, release_history
-from checks.runner import Absent
-from checks.transports.kube import KubeReader, Obj
-from checks.workloads import REVISION, WorkloadRef, is_ready, read_workload
+from deploy_verify.checks.containerapps import AppRef, read_app, traffic_of
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.helm import HelmRef, HelmRevision, release_history
+from deploy_verify.checks.runner import Absent
+from deploy_verify.checks.transports.kube import KubeReader, Obj
+from deploy_verify.checks.workloads import REVISION, WorkloadRef, is_ready, read_workload
 
 if TYPE_CHECKING:
     from azure.mgmt.appcontainers import ContainerAppsAPIClient

@@ -21,11 +21,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import attempt
-from checks.tls import HandshakeFailed, ServedCert, TlsTarget, served_leaf
-from checks.transports.kube import KubeReader, KubeUnavailable, Obj
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.tls import HandshakeFailed, ServedCert, TlsTarget, served_leaf
+from deploy_verify.checks.transports.kube import KubeReader, KubeUnavailable, Obj
 
 CHECK = "certmanager_certificate"
 TLS_SECRETS = "fields:type=kubernetes.io/tls"  # Secrets are only listed narrowed; cert-manager writes this type

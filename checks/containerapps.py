@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from checks.converge import State, Timeline, look_or_wait, poll
-from checks.deadline import Deadline
-from checks.images import ImageExpectation, plan_for
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import attempt
-from checks.transports.arm import (
+from deploy_verify.checks.converge import State, Timeline, look_or_wait, poll
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.images import ImageExpectation, plan_for
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.arm import (
     GENERIC_CREDENTIAL,
     Credential,
     arm_call,

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from checks.deadline import Deadline
-from checks.result import Category, Evidence, Verdict
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, Evidence, Verdict
 
 
 @dataclass

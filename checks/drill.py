@@ -16,13 +16,13 @@ import json
 import subprocess
 from typing import TYPE_CHECKING
 
-from checks.baseline import ContainerAppState, HelmState, WorkloadState
-from checks.containerapps import AppRef
-from checks.deadline import Deadline
-from checks.helm import HelmRef
-from checks.transports.arm import arm_call
-from checks.transports.kube import KubeReader
-from checks.workloads import PLURALS, WorkloadRef, read_workload, revision_hash
+from deploy_verify.checks.baseline import ContainerAppState, HelmState, WorkloadState
+from deploy_verify.checks.containerapps import AppRef
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.helm import HelmRef
+from deploy_verify.checks.transports.arm import arm_call
+from deploy_verify.checks.transports.kube import KubeReader
+from deploy_verify.checks.workloads import PLURALS, WorkloadRef, read_workload, revision_hash
 
 if TYPE_CHECKING:
     from azure.mgmt.appcontainers import ContainerAppsAPIClient

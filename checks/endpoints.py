@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import attempt
-from checks.transports.kube import KubeReader, Obj
-from checks.workloads import WorkloadRef, WorkloadView, is_active, is_ready, owner_of, read_workload
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.kube import KubeReader, Obj
+from deploy_verify.checks.workloads import WorkloadRef, WorkloadView, is_active, is_ready, owner_of, read_workload
 
 CHECK = "service_endpoints"
 SERVICE_LABEL = "kubernetes.io/service-name"

@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from checks.containerapps import ABSENT, AppRef
-from checks.converge import State, look_or_wait, poll
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import attempt
-from checks.transports.arm import (
+from deploy_verify.checks.containerapps import ABSENT, AppRef
+from deploy_verify.checks.converge import State, look_or_wait, poll
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.arm import (
     GENERIC_CREDENTIAL,
     Credential,
     arm_call,

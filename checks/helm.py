@@ -19,10 +19,10 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import Undecidable, attempt
-from checks.transports.kube import KubeReader, Obj
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import Undecidable, attempt
+from deploy_verify.checks.transports.kube import KubeReader, Obj
 
 CHECK = "helm_release"
 HELM_SECRETS = "labels:owner=helm"

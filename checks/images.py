@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from checks.deadline import Deadline
-from checks.endpoints import routed_pods, workload_services
-from checks.result import Category, CheckResult, Verdict
-from checks.rollout import workload_evidence
-from checks.runner import attempt
-from checks.transports.kube import KubeReader, Obj
-from checks.workloads import WorkloadRef, WorkloadView, is_active, is_ready, owner_of, read_workload
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.endpoints import routed_pods, workload_services
+from deploy_verify.checks.result import Category, CheckResult, Verdict
+from deploy_verify.checks.rollout import workload_evidence
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.kube import KubeReader, Obj
+from deploy_verify.checks.workloads import WorkloadRef, WorkloadView, is_active, is_ready, owner_of, read_workload
 
 CHECK = "image_identity"
 

@@ -8,10 +8,10 @@ when the environment names one.
 
 from __future__ import annotations
 
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import attempt
-from checks.transports.kube import KubeReader, Obj
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.kube import KubeReader, Obj
 
 CHECK = "nodes_healthy"
 # Conditions that are bad when True (the kubelet and the cloud route controller set them).

@@ -16,12 +16,12 @@ states, the events of the workload and its pods, and the log tails of the failin
 
 from __future__ import annotations
 
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.rollout import Limits, workload_evidence
-from checks.runner import attempt
-from checks.transports.kube import KubeReader, Obj
-from checks.workloads import (
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.rollout import Limits, workload_evidence
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.kube import KubeReader, Obj
+from deploy_verify.checks.workloads import (
     PodProblem,
     WorkloadRef,
     WorkloadView,

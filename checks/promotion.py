@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
 
 CHECK = "promotion_verified"
 

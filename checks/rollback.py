@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from checks.baseline import (
+from deploy_verify.checks.baseline import (
     ComponentState,
     HelmState,
     NotRecordable,
@@ -25,13 +25,13 @@ from checks.baseline import (
     helm_state_of,
     workload_state,
 )
-from checks.containerapps import AppRef
-from checks.deadline import Deadline
-from checks.helm import HelmRef, HelmRevision, release_history
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import attempt
-from checks.transports.kube import KubeReader
-from checks.workloads import WorkloadRef
+from deploy_verify.checks.containerapps import AppRef
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.helm import HelmRef, HelmRevision, release_history
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.kube import KubeReader
+from deploy_verify.checks.workloads import WorkloadRef
 
 if TYPE_CHECKING:
     from azure.mgmt.appcontainers import ContainerAppsAPIClient

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.converge import State, Timeline, look_or_wait
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import attempt
-from checks.transports.kube import KubeReader, Obj
-from checks.workloads import (
+from deploy_verify.checks.converge import State, Timeline, look_or_wait
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.kube import KubeReader, Obj
+from deploy_verify.checks.workloads import (
     PLURALS,
     WorkloadRef,
     WorkloadView,

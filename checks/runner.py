@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from checks.deadline import BudgetExhausted
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.transports import TransportError
+from deploy_verify.checks.deadline import BudgetExhausted
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.transports import TransportError
 
 
 class Absent(Exception):

@@ -28,10 +28,10 @@ import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import attempt
-from checks.transports.bounded import HANDSHAKE, Bound, Cutoff, bounded
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.bounded import HANDSHAKE, Bound, Cutoff, bounded
 
 CHECK = "tls_certificate"
 TLS_VERSIONS = {

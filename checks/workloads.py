@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.deadline import Deadline
-from checks.result import Category
-from checks.transports.kube import KubeReader, KubeUnavailable, Obj
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category
+from deploy_verify.checks.transports.kube import KubeReader, KubeUnavailable, Obj
 
 KIND_NAMES = {"deployment": "Deployment", "daemonset": "DaemonSet", "statefulset": "StatefulSet"}
 PLURALS = {"deployment": "deployments", "daemonset": "daemonsets", "statefulset": "statefulsets"}

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from checks.transports.kube import KubeReader
+from deploy_verify.checks.transports.kube import KubeReader
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = "dv-b"

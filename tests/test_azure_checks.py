@@ -11,12 +11,12 @@ import pytest
 from azure.mgmt.appcontainers import ContainerAppsAPIClient
 from azure.mgmt.web import WebSiteManagementClient
 
-from checks.containerapps import AppExpectation, AppRef, check_container_app
-from checks.deadline import Deadline
-from checks.functionapps import check_function_app
-from checks.images import ImageExpectation
-from checks.result import Verdict
-from suite.clients import StaticToken
+from deploy_verify.checks.containerapps import AppExpectation, AppRef, check_container_app
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.functionapps import check_function_app
+from deploy_verify.checks.images import ImageExpectation
+from deploy_verify.checks.result import Verdict
+from deploy_verify.clients import StaticToken
 from testbed.arm import ArmServer
 from testbed.arm_state import SUBSCRIPTION, local_state
 

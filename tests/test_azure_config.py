@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.config import ConfigError, load_environment
+from deploy_verify.config import ConfigError, load_environment
 
 HEAD = """name: prod
 azure:

@@ -34,13 +34,13 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.mgmt.appcontainers import ContainerAppsAPIClient
 from azure.mgmt.web import WebSiteManagementClient
 
-from checks.containerapps import AppExpectation, AppRef, check_container_app
-from checks.deadline import Deadline
-from checks.functionapps import VersionSource, check_function_app
-from checks.images import ImageExpectation
-from checks.result import Category, CheckResult, Verdict
-from checks.transports.arm import token_env_credential
-from suite.clients import StaticToken
+from deploy_verify.checks.containerapps import AppExpectation, AppRef, check_container_app
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.functionapps import VersionSource, check_function_app
+from deploy_verify.checks.images import ImageExpectation
+from deploy_verify.checks.result import Category, CheckResult, Verdict
+from deploy_verify.checks.transports.arm import token_env_credential
+from deploy_verify.clients import StaticToken
 from testbed.arm import ArmServer
 
 TOKEN = "arm-states-token-51c0"
@@ -1492,10 +1492,10 @@ def test_no_app_setting_reaches_a_message_or_an_attachment(arm, web, source):
 from hypothesis import HealthCheck, given, settings  # noqa: E402 - kept with the tests that use it
 from hypothesis import strategies as st  # noqa: E402
 
-from checks.containerapps import AppView, app_state  # noqa: E402
-from checks.functionapps import site_state  # noqa: E402
-from checks.transports import Failure  # noqa: E402
-from checks.transports.arm import ArmUnavailable  # noqa: E402
+from deploy_verify.checks.containerapps import AppView, app_state  # noqa: E402
+from deploy_verify.checks.functionapps import site_state  # noqa: E402
+from deploy_verify.checks.transports import Failure  # noqa: E402
+from deploy_verify.checks.transports.arm import ArmUnavailable  # noqa: E402
 
 EXAMPLES = int(os.environ.get("DV_FUZZ_EXAMPLES", "300"))  # more for a longer hunt; the same ones every run
 ANY_JSON = st.recursive(
@@ -1623,15 +1623,15 @@ def test_a_retry_after_of_zero_is_not_a_busy_loop(arm, apps):
 
 
 def test_site_config_app_settings_are_redacted_in_evidence():
-    from checks.transports.arm import redact
+    from deploy_verify.checks.transports.arm import redact
 
     site_doc = {"properties": {"siteConfig": {"appSettings": [{"name": "DB", "value": "s3cr3t"}]}}}
     assert redact(site_doc) == {"properties": {"siteConfig": {"appSettings": [{"name": "DB", "value": "<redacted>"}]}}}
 
 
 def test_the_credential_named_is_the_environments():
-    from steps.azure import credential_of
-    from suite.config import Environment
+    from deploy_verify.config import Environment
+    from deploy_verify.steps.azure_steps import credential_of
 
     def env(azure: Json | None) -> Environment:
         base: Json = {"name": "x", "components": [{"name": "web", "kind": "endpoint", "tls": [{"host": "h"}]}]}

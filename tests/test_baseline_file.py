@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from checks.baseline import ContainerAppState, HelmState, WorkloadState, differences
-from suite.baseline import BaselineMissing, BaselineSource, load_baseline, write_baseline
+from deploy_verify.baseline import BaselineMissing, BaselineSource, load_baseline, write_baseline
+from deploy_verify.checks.baseline import ContainerAppState, HelmState, WorkloadState, differences
 
 HOW = "record one before the deploy with `pytest features --env prod -m predeploy`"
 WORKLOAD = WorkloadState(

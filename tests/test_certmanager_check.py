@@ -25,11 +25,11 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from checks.certmanager import CertificateRef, check_certificate
-from checks.deadline import Deadline
-from checks.result import Verdict
-from checks.tls import ServedCert, TlsTarget
-from checks.transports.kube import KubeReader
+from deploy_verify.checks.certmanager import CertificateRef, check_certificate
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Verdict
+from deploy_verify.checks.tls import ServedCert, TlsTarget
+from deploy_verify.checks.transports.kube import KubeReader
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBECONFIG = ROOT / ".testbed" / "kubeconfig.yaml"

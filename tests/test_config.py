@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from suite.config import ConfigError, load_environment
-from suite.durations import parse_duration
+from deploy_verify.config import ConfigError, load_environment
+from deploy_verify.durations import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "name: prod\n"

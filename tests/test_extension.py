@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from checks.result import Category
-from suite.allure_meta import CATEGORIES
-from suite.config import ConfigError, load_environment
-from suite.family import FAMILIES, by_kind, load_builtin, step_modules
-from suite.kinds import KINDS
-from suite.options import PHASES, marker_lines
+from deploy_verify.allure_meta import CATEGORIES
+from deploy_verify.checks.result import Category
+from deploy_verify.config import ConfigError, load_environment
+from deploy_verify.family import FAMILIES, by_kind, load_builtin, step_modules
+from deploy_verify.kinds import KINDS
+from deploy_verify.options import PHASES, marker_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TOY_MODULE = '''
 from pytest_bdd import then, when
 
-from checks.result import Category, CheckResult, Verdict
-from suite.context import Context, Target
-from suite.evidence import assert_results
-from suite.family import Family, declare
+from deploy_verify.checks.result import Category, CheckResult, Verdict
+from deploy_verify.context import Context, Target
+from deploy_verify.evidence import assert_results
+from deploy_verify.family import Family, declare
 
 
 def quota(ctx: Context, target: Target) -> list[CheckResult]:
@@ -85,10 +85,10 @@ components:
 
 @pytest.fixture
 def project(pytester, monkeypatch):
-    """A team's repository: the suite's settings and features, their environment, their family module."""
+    """A team's repository: the suite's settings, their feature file, environment and family module (the built-in
+    features come from the package)."""
     shutil.copy(ROOT / "pyproject.toml", pytester.path)
-    shutil.copy(ROOT / "conftest.py", pytester.path)
-    shutil.copytree(ROOT / "features", pytester.path / "features")
+    (pytester.path / "features").mkdir()
     (pytester.path / "features" / "quota.feature").write_text(TOY_FEATURE)
     (pytester.path / "environments").mkdir()
     (pytester.path / "environments" / "local.yaml").write_text(ENVIRONMENT)
@@ -105,8 +105,8 @@ def run_quota(project, *args):
 def test_a_new_family_module_is_collected_registered_and_runs(project):
     listed = run_quota(project, "--collect-only", "-q", "-m", "quota")
     assert sorted(line for line in listed.outlines if "::" in line) == [
-        "features/test_features.py::test_the_quota_holds[local/broken]",
-        "features/test_features.py::test_the_quota_holds[local/web]",
+        "features/quota.feature::test_the_quota_holds[local/broken]",
+        "features/quota.feature::test_the_quota_holds[local/web]",
     ]
     markers = run_quota(project, "--markers")
     markers.stdout.fnmatch_lines(["@pytest.mark.quota: applies to every component: it stays within its quota"])
@@ -165,10 +165,12 @@ def test_kinds_and_families_name_each_other_consistently():
 
 def test_every_step_module_is_found_without_a_list():
     modules = step_modules()
-    on_disk = sorted(f"steps.{p.stem}" for p in (ROOT / "steps").glob("*.py") if not p.stem.startswith("_"))
+    on_disk = sorted(
+        f"deploy_verify.steps.{p.stem}" for p in (ROOT / "steps").glob("*.py") if not p.stem.startswith("_")
+    )
     assert modules[: len(on_disk)] == on_disk
     conftest = (ROOT / "conftest.py").read_text()
-    assert "steps." not in conftest
+    assert "pytest_plugins" not in conftest
 
 
 def test_the_schema_accepts_exactly_the_registered_kinds_and_families(tmp_path):
@@ -191,7 +193,7 @@ def test_the_schema_accepts_exactly_the_registered_kinds_and_families(tmp_path):
 def test_no_kind_branches_outside_the_adapters():
     """`component.kind ==` and friends live in suite/kinds.py only."""
     offenders = []
-    for folder in ("suite", "steps", "checks"):
+    for folder in ("deploy_verify", "steps", "checks"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             if path.name == "kinds.py":
                 continue

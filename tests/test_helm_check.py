@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from checks.deadline import Deadline
-from checks.helm import HelmExpectation, HelmRef, check_helm_release, release_history
-from checks.result import Verdict
-from checks.transports.kube import KubeReader
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.helm import HelmExpectation, HelmRef, check_helm_release, release_history
+from deploy_verify.checks.result import Verdict
+from deploy_verify.checks.transports.kube import KubeReader
 from testbed.helm import BINARIES, CHART, Helm, chart_copy
 
 ROOT = Path(__file__).resolve().parent.parent

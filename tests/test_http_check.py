@@ -1,4 +1,4 @@
-"""checks.http against real HTTPS servers: the testbed's services, one test per healthy and broken case, and servers
+"""checks.http_probe against real HTTPS servers: the testbed's services, one test per healthy and broken case, and servers
 started here for the dimensions of a response (the slow ones are in tests/test_slow_peers.py)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import re
 import pytest
 import requests
 
-from checks.deadline import Deadline
-from checks.http import BodyRule, HealthProbe, probe_health, probe_health_within
-from checks.result import Category, Verdict
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.http_probe import BodyRule, HealthProbe, probe_health, probe_health_within
+from deploy_verify.checks.result import Category, Verdict
 from testbed.slowpeer import Reply, SlowPeer
 
 UP = BodyRule(json_path="status", equals="UP")

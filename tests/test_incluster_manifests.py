@@ -205,7 +205,7 @@ def test_job_is_an_argocd_postsync_hook_that_fails_the_sync_on_a_red_gate():
 
 
 def test_job_deadline_leaves_room_for_the_environment_budget():
-    from suite.durations import parse_duration
+    from deploy_verify.durations import parse_duration
 
     configmap = documents("environment-configmap.yaml")[0]
     budgets = [parse_duration(yaml.safe_load(text)["budget"]) for text in configmap["data"].values()]

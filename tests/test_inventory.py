@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from suite.inventory import collect, render_table
+from deploy_verify.inventory import collect, render_table
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBECONFIG = str(ROOT / ".testbed" / "kubeconfig.yaml")
@@ -55,7 +55,7 @@ def test_inventory_shows_versions_and_drift(testbed, tmp_path):
 
 def test_cli_writes_json_and_allure_and_exits_by_completeness(testbed, tmp_path):
     envs = estate(tmp_path / "envs")
-    command = [sys.executable, "-m", "suite.inventory", "staging", "prod", f"--env-dir={envs}"]
+    command = [sys.executable, "-m", "deploy_verify.inventory", "staging", "prod", f"--env-dir={envs}"]
     command += [f"--json={tmp_path / 'inventory.json'}", f"--allure-results={tmp_path / 'allure'}"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -79,8 +79,8 @@ def test_cli_writes_json_and_allure_and_exits_by_completeness(testbed, tmp_path)
 
 def test_inventory_is_read_only(testbed, tmp_path):
     """Every request the inventory makes is a GET: the readers it uses refuse anything else."""
-    from suite.clients import KubeClients
-    from suite.config import load_environment
+    from deploy_verify.clients import KubeClients
+    from deploy_verify.config import load_environment
 
     env = load_environment("staging", estate(tmp_path / "envs"))
     reader = KubeClients(env).reader("dv-a")

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from checks.deadline import Deadline
-from checks.endpoints import check_endpoints
-from checks.images import ImageExpectation, check_image
-from checks.nodes import check_nodes
-from checks.pods import check_pods
-from checks.result import Verdict
-from checks.rollout import Limits, check_rollout
-from checks.transports.kube import KubeReader, KubeUnavailable, ReadOnlyViolation
-from checks.workloads import WorkloadRef
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.endpoints import check_endpoints
+from deploy_verify.checks.images import ImageExpectation, check_image
+from deploy_verify.checks.nodes import check_nodes
+from deploy_verify.checks.pods import check_pods
+from deploy_verify.checks.result import Verdict
+from deploy_verify.checks.rollout import Limits, check_rollout
+from deploy_verify.checks.transports.kube import KubeReader, KubeUnavailable, ReadOnlyViolation
+from deploy_verify.checks.workloads import WorkloadRef
 
 ROOT = Path(__file__).resolve().parent.parent
 CART_DIGEST = "sha256:" + "c0ffee" * 10 + "c0ff"

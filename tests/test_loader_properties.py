@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from suite.baseline import BaselineMissing, load_baseline
-from suite.config import ConfigError, Environment, load_environment
-from suite.release import ReleaseManifest, load_release
+from deploy_verify.baseline import BaselineMissing, load_baseline
+from deploy_verify.config import ConfigError, Environment, load_environment
+from deploy_verify.release import ReleaseManifest, load_release
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = yaml.safe_load((ROOT / "environments" / "local.yaml").read_text())

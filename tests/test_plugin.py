@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.family import FAMILIES
+from deploy_verify.family import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,10 +34,10 @@ components:
 
 @pytest.fixture
 def suite(pytester, ca_bundle):
-    """A copy of the suite (features, conftest, pytest settings) with a small local environment."""
+    """A team's repository with the suite's pytest settings, a small local environment and a features/ folder of its
+    own (empty: the built-in scenarios come from the package, the plugin from its entry point)."""
     shutil.copy(ROOT / "pyproject.toml", pytester.path)
-    shutil.copy(ROOT / "conftest.py", pytester.path)
-    shutil.copytree(ROOT / "features", pytester.path / "features")
+    (pytester.path / "features").mkdir()
     (pytester.path / "environments").mkdir()
     (pytester.path / "environments" / "local.yaml").write_text(LOCAL.replace("CA", ca_bundle))
     return pytester
@@ -87,12 +87,12 @@ def test_zero_selected_tests_is_red_with_one_line_and_a_red_verdict(suite):
 
 def test_one_test_per_scenario_and_applicable_component_with_readable_sorted_ids(suite):
     result = suite.runpytest("features", "--collect-only", "-q", "-m", "postdeploy")
-    ids = [line.split("::")[1] for line in result.outlines if "::" in line]
+    ids = [line for line in result.outlines if "::" in line]
     assert ids == [
-        "test_health_endpoints_answer_healthy_after_the_deploy[local/api]",
-        "test_health_endpoints_answer_healthy_after_the_deploy[local/broken]",
-        "test_health_endpoints_answer_healthy_after_the_deploy[local/web]",
-        "test_hosts_serve_valid_certificates_after_the_deploy[local/web]",
+        "deploy_verify/certificates.feature::test_hosts_serve_valid_certificates_after_the_deploy[local/web]",
+        "deploy_verify/health.feature::test_health_endpoints_answer_healthy_after_the_deploy[local/api]",
+        "deploy_verify/health.feature::test_health_endpoints_answer_healthy_after_the_deploy[local/broken]",
+        "deploy_verify/health.feature::test_health_endpoints_answer_healthy_after_the_deploy[local/web]",
     ]
 
 
@@ -101,8 +101,8 @@ def test_kind_markers_select_components(suite):
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result = suite.runpytest("features", "--collect-only", "-q", "-m", "endpoint and tls")
     assert [line for line in result.outlines if "::" in line] == [
-        "features/test_features.py::test_hosts_serve_valid_certificates_after_the_deploy[local/web]",
-        "features/test_features.py::test_no_certificate_expires_inside_the_promotion_window[local/web]",
+        "deploy_verify/certificates.feature::test_hosts_serve_valid_certificates_after_the_deploy[local/web]",
+        "deploy_verify/certificates.feature::test_no_certificate_expires_inside_the_promotion_window[local/web]",
     ]
 
 
@@ -219,9 +219,6 @@ Feature: Waiting
 
 
 def test_within_step_retries_until_its_deadline_and_says_so(suite):
-    shutil.rmtree(suite.path / "features")
-    (suite.path / "features").mkdir()
-    shutil.copy(ROOT / "features" / "test_features.py", suite.path / "features")
     (suite.path / "features" / "waiting.feature").write_text(WITHIN)
     env = suite.path / "environments" / "local.yaml"
     env.write_text(
@@ -229,7 +226,7 @@ def test_within_step_retries_until_its_deadline_and_says_so(suite):
         .replace("budget: 1m", "budget: 1m\ndefaults:\n  http: {retry_interval: 500ms}", 1)
         .replace("defaults:\n  tls:", "  tls:")
     )
-    result = suite.runpytest("features", "-k", "broken")
+    result = suite.runpytest("features", "-k", "broken and waiting")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks.promotion import Candidate, PromotionFacts, check_promotion
-from checks.result import Verdict
+from deploy_verify.checks.promotion import Candidate, PromotionFacts, check_promotion
+from deploy_verify.checks.result import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "registry.example.test/shop/web"

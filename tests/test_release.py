@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from suite.config import ConfigError
-from suite.release import load_release
+from deploy_verify.config import ConfigError
+from deploy_verify.release import load_release
 
 NAMES = ["payments-api", "checkout-web"]
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from suite.allure_meta import CATEGORIES, CATEGORY_LINE
+from deploy_verify.allure_meta import CATEGORIES, CATEGORY_LINE
 from tests.test_end_to_end import run_suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ EVIDENCE = "HTTP response: https://localhost:18461/health"
 # The category is data on the result (checks.result.Category), written by the suite as the trace's last line; the
 # message's words play no part. (Allure status, the message a real run wrote, the category its result carried.)
 FAILED, BROKEN = "failed", "broken"
-FAIL, ERROR = "suite.verdicts.CheckFailed: ", "suite.verdicts.Undecided: "
+FAIL, ERROR = "deploy_verify.verdicts.CheckFailed: ", "deploy_verify.verdicts.Undecided: "
 MESSAGES = [
     (
         FAILED,

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from checks.baseline import HelmState, helm_state, workload_state
-from checks.deadline import Deadline
-from checks.drill import roll_back_workload
-from checks.helm import HelmRef
-from checks.result import Verdict
-from checks.rollback import check_helm_restored, check_workload_restored
-from checks.transports.kube import KubeReader, ReadOnlyViolation
-from checks.workloads import WorkloadRef
+from deploy_verify.checks.baseline import HelmState, helm_state, workload_state
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.drill import roll_back_workload
+from deploy_verify.checks.helm import HelmRef
+from deploy_verify.checks.result import Verdict
+from deploy_verify.checks.rollback import check_helm_restored, check_workload_restored
+from deploy_verify.checks.transports.kube import KubeReader, ReadOnlyViolation
+from deploy_verify.checks.workloads import WorkloadRef
 from testbed.helm import BINARIES, CHART, Helm
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from suite.config import load_environment
-from suite.shard import ShardError, assignment, locality, merge, parse_shard
+from deploy_verify.config import load_environment
+from deploy_verify.shard import ShardError, assignment, locality, merge, parse_shard
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = "--release=testbed/release-local.yaml"
@@ -73,7 +73,7 @@ def test_two_shards_merged_equal_one_unsharded_run(testbed, tmp_path):
         [
             sys.executable,
             "-m",
-            "suite.shard",
+            "deploy_verify.shard",
             "merge",
             f"--out={tmp_path / 'merged'}",
             *(str(tmp_path / f"shard-{i}") for i in (1, 2)),

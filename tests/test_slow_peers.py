@@ -29,17 +29,17 @@ import requests
 import yaml
 from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
-from checks.containerapps import AppExpectation, AppRef, check_container_app
-from checks.deadline import CallTimeouts, Deadline
-from checks.http import HealthProbe, probe_health
-from checks.images import ImageExpectation
-from checks.result import Category, Verdict
-from checks.rollout import Limits, check_rollout
-from checks.tls import HandshakeFailed, TlsTarget, inspect_tls, served_leaf
-from checks.transports.azure_http import BoundedRequestsTransport
-from checks.transports.kube import KubeReader
-from checks.workloads import WorkloadRef
-from suite.clients import StaticToken
+from deploy_verify.checks.containerapps import AppExpectation, AppRef, check_container_app
+from deploy_verify.checks.deadline import CallTimeouts, Deadline
+from deploy_verify.checks.http_probe import HealthProbe, probe_health
+from deploy_verify.checks.images import ImageExpectation
+from deploy_verify.checks.result import Category, Verdict
+from deploy_verify.checks.rollout import Limits, check_rollout
+from deploy_verify.checks.tls import HandshakeFailed, TlsTarget, inspect_tls, served_leaf
+from deploy_verify.checks.transports.azure_http import BoundedRequestsTransport
+from deploy_verify.checks.transports.kube import KubeReader
+from deploy_verify.checks.workloads import WorkloadRef
+from deploy_verify.clients import StaticToken
 from testbed.arm import ArmServer
 from testbed.arm_state import SUBSCRIPTION, local_state
 from testbed.slowpeer import NORMAL, SILENT, STALL, TRICKLE_BODY, TRICKLE_HEADERS, Reply, SlowPeer

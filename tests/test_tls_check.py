@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from checks.deadline import Deadline
-from checks.result import Category, Verdict
-from checks.tls import TlsTarget, inspect_tls
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, Verdict
+from deploy_verify.checks.tls import TlsTarget, inspect_tls
 from testbed.slowpeer import Reply, SlowPeer
 
 
@@ -442,7 +442,7 @@ def cn_only(tmp_path) -> Served:
 def test_the_http_probe_refuses_a_cn_only_certificate_and_says_why(cn_only):
     import requests
 
-    from checks.http import HealthProbe, probe_health
+    from deploy_verify.checks.http_probe import HealthProbe, probe_health
 
     with SlowPeer(lambda _path: Reply(200, b'{"status": "UP"}'), tls=(cn_only.chain, cn_only.key)) as server:
         probe = HealthProbe(url=f"https://localhost:{server.port}/health", ca_bundle=cn_only.bundle)
@@ -460,7 +460,7 @@ def test_the_http_probe_refuses_a_cn_only_certificate_and_says_why(cn_only):
 def test_the_kubernetes_client_refuses_an_api_server_with_a_cn_only_certificate(cn_only, tmp_path):
     import yaml
 
-    from checks.transports.kube import KubeReader, KubeUnavailable
+    from deploy_verify.checks.transports.kube import KubeReader, KubeUnavailable
 
     with SlowPeer(lambda _path: Reply(200, b'{"items": [], "metadata": {}}'), tls=(cn_only.chain, cn_only.key)) as api:
         kubeconfig = tmp_path / "kubeconfig"
@@ -488,9 +488,9 @@ def test_the_kubernetes_client_refuses_an_api_server_with_a_cn_only_certificate(
 def test_the_azure_sdk_refuses_arm_with_a_cn_only_certificate(cn_only):
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
-    from checks.transports.arm import ArmUnavailable, arm_call
-    from checks.transports.azure_http import BoundedRequestsTransport
-    from suite.clients import StaticToken
+    from deploy_verify.checks.transports.arm import ArmUnavailable, arm_call
+    from deploy_verify.checks.transports.azure_http import BoundedRequestsTransport
+    from deploy_verify.clients import StaticToken
 
     with SlowPeer(lambda _path: Reply(200, b"{}"), tls=(cn_only.chain, cn_only.key)) as arm:
         deadline = Deadline.after(30)

@@ -9,12 +9,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from checks.converge import State, Timeline, converge
-from checks.deadline import Deadline
-from checks.result import Verdict
-from checks.rollout import Limits, check_rollout
-from checks.transports.kube import KubeReader
-from checks.workloads import WorkloadRef
+from deploy_verify.checks.converge import State, Timeline, converge
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Verdict
+from deploy_verify.checks.rollout import Limits, check_rollout
+from deploy_verify.checks.transports.kube import KubeReader
+from deploy_verify.checks.workloads import WorkloadRef
 
 ROOT = Path(__file__).resolve().parent.parent
 

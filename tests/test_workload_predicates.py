@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from checks.endpoints import Endpoint, selects, service_endpoints
-from checks.images import ImageExpectation, plan_for
-from checks.nodes import _judge as judge_nodes
-from checks.result import Verdict
-from checks.rollout import Limits, rollout_state
-from checks.workloads import WorkloadRef, WorkloadView, below_minimum, pod_problems
-from suite.config import ConfigError
-from suite.kinds import AmbiguousContainer, released_container
-from suite.release import ReleaseManifest
+from deploy_verify.checks.endpoints import Endpoint, selects, service_endpoints
+from deploy_verify.checks.images import ImageExpectation, plan_for
+from deploy_verify.checks.nodes import _judge as judge_nodes
+from deploy_verify.checks.result import Verdict
+from deploy_verify.checks.rollout import Limits, rollout_state
+from deploy_verify.checks.workloads import WorkloadRef, WorkloadView, below_minimum, pod_problems
+from deploy_verify.config import ConfigError
+from deploy_verify.kinds import AmbiguousContainer, released_container
+from deploy_verify.release import ReleaseManifest
 
 # --- rollout_state -------------------------------------------------------------------------------------------------
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 
-from checks.deadline import Deadline
-from checks.endpoints import check_endpoints
-from checks.images import ImageExpectation, check_image
-from checks.nodes import _judge as judge_nodes
-from checks.pods import check_pods
-from checks.result import CheckResult, Verdict
-from checks.rollout import Limits, check_rollout
-from checks.workloads import WorkloadRef
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.endpoints import check_endpoints
+from deploy_verify.checks.images import ImageExpectation, check_image
+from deploy_verify.checks.nodes import _judge as judge_nodes
+from deploy_verify.checks.pods import check_pods
+from deploy_verify.checks.result import CheckResult, Verdict
+from deploy_verify.checks.rollout import Limits, check_rollout
+from deploy_verify.checks.workloads import WorkloadRef
 from tests.kube_world import (
     CLUSTER,
     NOBODY,

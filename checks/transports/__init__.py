@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from checks.result import Category
+from deploy_verify.checks.result import Category
 
 
 class Failure(StrEnum):

@@ -31,9 +31,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from checks.deadline import BudgetExhausted, Deadline
-from checks.runner import Absent
-from checks.transports import Failure, TransportError
+from deploy_verify.checks.deadline import BudgetExhausted, Deadline
+from deploy_verify.checks.runner import Absent
+from deploy_verify.checks.transports import Failure, TransportError
 
 if TYPE_CHECKING:
     from azure.core.exceptions import HttpResponseError

@@ -20,8 +20,8 @@ from azure.core.exceptions import AzureError, ServiceRequestError, ServiceRespon
 from azure.core.pipeline.transport import RequestsTransport
 from urllib3.util.retry import Retry
 
-from checks.deadline import BudgetExhausted, Deadline
-from checks.transports.bounded import Bound, bounded, bounded_session
+from deploy_verify.checks.deadline import BudgetExhausted, Deadline
+from deploy_verify.checks.transports.bounded import Bound, bounded, bounded_session
 
 TIMEOUT_NAME = "defaults.timeouts.arm_request"
 

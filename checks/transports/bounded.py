@@ -41,7 +41,7 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from checks.deadline import Deadline
+from deploy_verify.checks.deadline import Deadline
 
 # Phases of one call, in order; a cut names the one it interrupted.
 CONNECTING, HANDSHAKE, SENDING, HEADERS, BODY = "connecting", "handshake", "sending", "headers", "body"

@@ -23,9 +23,9 @@ from urllib.parse import quote
 
 import urllib3
 
-from checks.deadline import BudgetExhausted, Deadline
-from checks.transports import Failure, TransportError
-from checks.transports.bounded import Bound, Cutoff, bounded, bounded_pools
+from deploy_verify.checks.deadline import BudgetExhausted, Deadline
+from deploy_verify.checks.transports import Failure, TransportError
+from deploy_verify.checks.transports.bounded import Bound, Cutoff, bounded, bounded_pools
 
 Obj = dict[str, Any]
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from checks.baseline import (
+from deploy_verify.checks.baseline import (
     ComponentState,
     ContainerAppState,
     HelmState,
@@ -27,19 +27,19 @@ from checks.baseline import (
     helm_state,
     workload_state,
 )
-from checks.containerapps import AppRef
-from checks.deadline import Deadline
-from checks.drill import DrillImpossible, roll_back_helm, roll_back_traffic, roll_back_workload
-from checks.helm import HelmRef
-from checks.images import tag_of
-from checks.result import CheckResult
-from checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
-from checks.runner import Undecidable
-from checks.workloads import WorkloadRef
+from deploy_verify.checks.containerapps import AppRef
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.drill import DrillImpossible, roll_back_helm, roll_back_traffic, roll_back_workload
+from deploy_verify.checks.helm import HelmRef
+from deploy_verify.checks.images import tag_of
+from deploy_verify.checks.result import CheckResult
+from deploy_verify.checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
+from deploy_verify.checks.runner import Undecidable
+from deploy_verify.checks.workloads import WorkloadRef
 
 if TYPE_CHECKING:
-    from suite.clients import AzureClients, KubeClients
-    from suite.config import Component
+    from deploy_verify.clients import AzureClients, KubeClients
+    from deploy_verify.config import Component
 
 Platform = Literal["kubernetes", "azure", "none"]
 # The families a kind with recorded state takes part in: a baseline, its comparison after a rollback, the drill.

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pytest_bdd import then, when
 
-from checks.helm import HelmExpectation, check_helm_release
-from checks.result import Category, CheckResult
-from suite.config import Component
-from suite.context import Context, Target
-from suite.evidence import assert_results
-from suite.family import Family, by_kind, declare
-from suite.fixtures import Verify
-from suite.kinds import HelmRelease, kind_of
+from deploy_verify.checks.helm import HelmExpectation, check_helm_release
+from deploy_verify.checks.result import Category, CheckResult
+from deploy_verify.config import Component
+from deploy_verify.context import Context, Target
+from deploy_verify.evidence import assert_results
+from deploy_verify.family import Family, by_kind, declare
+from deploy_verify.fixtures import Verify
+from deploy_verify.kinds import HelmRelease, kind_of
 
 
 def release(ctx: Context, target: Target) -> list[CheckResult]:

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 from pytest_bdd import given, then, when
 
-from checks.baseline import describe
-from checks.drill import DrillImpossible
-from checks.result import Category, CheckResult, Verdict
-from checks.rollout import check_rollout
-from checks.runner import attempt
-from checks.transports.kube import ReadOnlyViolation
-from suite.baseline import BaselineMissing
-from suite.clients import KubeClients
-from suite.config import Component
-from suite.context import Context, Target
-from suite.evidence import assert_results
-from suite.family import Family, by_kind, declare
-from suite.fixtures import Verify
-from suite.kinds import Clients, Workload, kind_of
-from suite.run import Run
-from suite.verdicts import Undecided
+from deploy_verify.baseline import BaselineMissing
+from deploy_verify.checks.baseline import describe
+from deploy_verify.checks.drill import DrillImpossible
+from deploy_verify.checks.result import Category, CheckResult, Verdict
+from deploy_verify.checks.rollout import check_rollout
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.kube import ReadOnlyViolation
+from deploy_verify.clients import KubeClients
+from deploy_verify.config import Component
+from deploy_verify.context import Context, Target
+from deploy_verify.evidence import assert_results
+from deploy_verify.family import Family, by_kind, declare
+from deploy_verify.fixtures import Verify
+from deploy_verify.kinds import Clients, Workload, kind_of
+from deploy_verify.run import Run
+from deploy_verify.verdicts import Undecided
 
 # --- recording (-m predeploy) ------------------------------------------------------------------------------------
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from checks.result import Category, CheckResult, Verdict
-from suite import allure_meta, gate
-from suite.baseline import STATE_PROPERTY, write_baseline
-from suite.collection import family_of
-from suite.family import CLUSTER_PREFIX, Family
-from suite.kinds import KINDS
-from suite.run import RECORDED, RESULTS, RUN, Run
-from suite.verdicts import Undecided, red_worst_first, summarize
+from deploy_verify import allure_meta, gate
+from deploy_verify.baseline import STATE_PROPERTY, write_baseline
+from deploy_verify.checks.result import Category, CheckResult, Verdict
+from deploy_verify.collection import family_of
+from deploy_verify.family import CLUSTER_PREFIX, Family
+from deploy_verify.kinds import KINDS
+from deploy_verify.run import RECORDED, RESULTS, RUN, Run
+from deploy_verify.verdicts import Undecided, red_worst_first, summarize
 
 
 def category_of(family: Family | None, results: list[CheckResult], excinfo: Any) -> Category | None:

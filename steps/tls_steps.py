@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pytest_bdd import then, when
 
-from checks.result import Category, CheckResult
-from checks.tls import inspect_tls
-from suite.config import Component
-from suite.context import Context, Target
-from suite.evidence import assert_results
-from suite.family import Family, declare
-from suite.fixtures import Verify
+from deploy_verify.checks.result import Category, CheckResult
+from deploy_verify.checks.tls import inspect_tls
+from deploy_verify.config import Component
+from deploy_verify.context import Context, Target
+from deploy_verify.evidence import assert_results
+from deploy_verify.family import Family, declare
+from deploy_verify.fixtures import Verify
 
 
 def certificates_served(ctx: Context, component: Target) -> list[CheckResult]:

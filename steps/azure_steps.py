@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pytest_bdd import then, when
 
-from checks.containerapps import AppExpectation, check_container_app
-from checks.functionapps import VersionSource, check_function_app
-from checks.images import ImageExpectation
-from checks.result import Category, CheckResult
-from checks.runner import attempt
-from checks.transports.arm import DEFAULT_CREDENTIAL, GENERIC_CREDENTIAL, Credential, token_env_credential
-from suite.config import Component, Environment
-from suite.context import Context, Target
-from suite.evidence import assert_results
-from suite.family import Family, by_kind, declare
-from suite.fixtures import Verify
-from suite.kinds import AzureApp, kind_of
-from suite.release import Expectation
+from deploy_verify.checks.containerapps import AppExpectation, check_container_app
+from deploy_verify.checks.functionapps import VersionSource, check_function_app
+from deploy_verify.checks.images import ImageExpectation
+from deploy_verify.checks.result import Category, CheckResult
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.transports.arm import DEFAULT_CREDENTIAL, GENERIC_CREDENTIAL, Credential, token_env_credential
+from deploy_verify.config import Component, Environment
+from deploy_verify.context import Context, Target
+from deploy_verify.evidence import assert_results
+from deploy_verify.family import Family, by_kind, declare
+from deploy_verify.fixtures import Verify
+from deploy_verify.kinds import AzureApp, kind_of
+from deploy_verify.release import Expectation
 
 
 def _app(target: Target) -> tuple[Component, AzureApp]:

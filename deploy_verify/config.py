@@ -26,11 +26,11 @@ from pydantic import (
     model_validator,
 )
 
-from checks.deadline import CallTimeouts, Deadline
-from checks.http import BodyRule, HealthProbe
-from checks.tls import TlsTarget
-from suite.durations import parse_duration
-from suite.yamlsource import Loc, YamlSourceError, dotted, line_of, load_yaml_with_lines
+from deploy_verify.checks.deadline import CallTimeouts, Deadline
+from deploy_verify.checks.http_probe import BodyRule, HealthProbe
+from deploy_verify.checks.tls import TlsTarget
+from deploy_verify.durations import parse_duration
+from deploy_verify.yamlsource import Loc, YamlSourceError, dotted, line_of, load_yaml_with_lines
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -204,7 +204,7 @@ class Component(Strict):
     @field_validator("version_source")
     @classmethod
     def _version_source(cls, source: str | None) -> str | None:
-        from checks.functionapps import VersionSource
+        from deploy_verify.checks.functionapps import VersionSource
 
         VersionSource.parse(source)  # ValueError names the allowed forms
         return source
@@ -212,7 +212,7 @@ class Component(Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        from suite.kinds import KINDS
+        from deploy_verify.kinds import KINDS
 
         if kind not in KINDS:
             raise ValueError(f"{kind!r} is not one of: {', '.join(KINDS)}")
@@ -264,7 +264,7 @@ class Environment(Strict):
     @field_validator("checks")
     @classmethod
     def _known_families(cls, checks: list[str] | None) -> list[str] | None:
-        from suite.family import family_tags
+        from deploy_verify.family import family_tags
 
         known = family_tags()
         unknown = [c for c in checks or [] if c not in known]
@@ -414,7 +414,7 @@ def _cross_check(env: Environment, file_stem: str) -> list[tuple[Loc, str]]:
 
 
 def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]:
-    from suite.kinds import KINDS
+    from deploy_verify.kinds import KINDS
 
     kind = KINDS[comp.kind]
     problems: list[tuple[Loc, str]] = []
@@ -451,7 +451,7 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
 def _own_key_problems(comp: Component) -> list[tuple[Loc, str]]:
     """A key only some kinds read (`own_keys` on the kind: traffic, version_source) set on another kind would be
     ignored without a word."""
-    from suite.kinds import KINDS
+    from deploy_verify.kinds import KINDS
 
     owners: dict[str, list[str]] = {}
     for name, kind in KINDS.items():

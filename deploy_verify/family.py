@@ -27,21 +27,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from checks.result import Category, CheckResult
+from deploy_verify.checks.result import Category, CheckResult
 
 if TYPE_CHECKING:
-    from suite.config import Component
-    from suite.context import Context, Target
+    from deploy_verify.config import Component
+    from deploy_verify.context import Context, Target
 
 Scope = Literal["component", "cluster"]
 Transport = Literal["kubernetes", "azure", "http", "tls", "files", "none"]
 CLUSTER_PREFIX = "cluster:"
-STEP_PACKAGES = ("steps",)  # the built-in step modules, imported on first use of the registry
+STEP_PACKAGES = ("deploy_verify.steps",)  # the built-in step modules, imported on first use of the registry
 
 
 def by_kind(family: Family, component: Component) -> bool:
     """The family applies where the component's kind adapter lists its tag (`suite.kinds`)."""
-    from suite.kinds import kind_of
+    from deploy_verify.kinds import kind_of
 
     return family.tag in kind_of(component).families
 

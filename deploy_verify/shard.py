@@ -2,7 +2,7 @@
 
     pytest features --env prod -m postdeploy --shard 1/2 --reports-dir=reports/shard-1     # machine 1
     pytest features --env prod -m postdeploy --shard 2/2 --reports-dir=reports/shard-2     # machine 2
-    python -m suite.shard merge --out reports/merged reports/shard-1 reports/shard-2      # one gate, exit 0/1
+    python -m deploy_verify.shard merge --out reports/merged reports/shard-1 reports/shard-2      # one gate, exit 0/1
 
 Tests are split by locality, not one by one: everything on one cluster (or one Azure resource group, or one plain
 endpoint component) lands in the same shard, so each machine keeps the one-LIST-per-kind-and-namespace sharing and
@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from suite.config import Component, Environment
-from suite.family import CLUSTER_PREFIX
+from deploy_verify.config import Component, Environment
+from deploy_verify.family import CLUSTER_PREFIX
 
 SHARED_ALLURE_FILES = ("environment.properties", "executor.json", "categories.json")
 
@@ -141,7 +141,7 @@ def _merge_allure(shard_dirs: list[Path], target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite.shard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m deploy_verify.shard", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     merging = commands.add_parser("merge", help="merge the shards' reports into one verdict (exit 0 green, 1 red)")
     merging.add_argument("--out", type=Path, required=True, help="where the merged verdict.json and allure-results go")

@@ -19,8 +19,8 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from suite.config import ConfigError, Strict, validate
-from suite.yamlsource import YamlSourceError, dotted, line_of, load_yaml_with_lines
+from deploy_verify.config import ConfigError, Strict, validate
+from deploy_verify.yamlsource import YamlSourceError, dotted, line_of, load_yaml_with_lines
 
 
 class ContainerImage(Strict):

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pytest_bdd import parsers, then, when
 
-from checks.endpoints import check_endpoints
-from checks.images import ImageExpectation, check_image
-from checks.nodes import check_nodes
-from checks.pods import check_pods
-from checks.result import Category, CheckResult
-from checks.rollout import check_rollout
-from suite.config import Component, Environment
-from suite.context import Cluster, Context, Target
-from suite.evidence import assert_results
-from suite.family import Family, by_kind, declare
-from suite.fixtures import Verify
-from suite.release import Expectation
+from deploy_verify.checks.endpoints import check_endpoints
+from deploy_verify.checks.images import ImageExpectation, check_image
+from deploy_verify.checks.nodes import check_nodes
+from deploy_verify.checks.pods import check_pods
+from deploy_verify.checks.result import Category, CheckResult
+from deploy_verify.checks.rollout import check_rollout
+from deploy_verify.config import Component, Environment
+from deploy_verify.context import Cluster, Context, Target
+from deploy_verify.evidence import assert_results
+from deploy_verify.family import Family, by_kind, declare
+from deploy_verify.fixtures import Verify
+from deploy_verify.release import Expectation
 
 # A component the release expects to run must run at least one pod; 0 passes only where the component declares it.
 

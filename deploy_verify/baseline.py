@@ -15,10 +15,10 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from checks.baseline import Baseline, ComponentState
-from suite.config import ConfigError, validate
-from suite.files import write_json_atomic
-from suite.yamlsource import YamlSourceError, load_yaml_with_lines
+from deploy_verify.checks.baseline import Baseline, ComponentState
+from deploy_verify.config import ConfigError, validate
+from deploy_verify.files import write_json_atomic
+from deploy_verify.yamlsource import YamlSourceError, load_yaml_with_lines
 
 STATE_PROPERTY = "baseline_state"  # the report user property that carries one component's recorded state
 STATE = TypeAdapter(ComponentState)

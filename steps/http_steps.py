@@ -1,16 +1,16 @@
-"""HTTP health endpoints (checks.http): the family and its steps."""
+"""HTTP health endpoints (checks.http_probe): the family and its steps."""
 
 from __future__ import annotations
 
 from pytest_bdd import parsers, then, when
 
-from checks.http import probe_health, probe_health_within
-from checks.result import Category, CheckResult
-from suite.config import Component
-from suite.context import Context, Target
-from suite.evidence import assert_results
-from suite.family import Family, declare
-from suite.fixtures import Verify
+from deploy_verify.checks.http_probe import probe_health, probe_health_within
+from deploy_verify.checks.result import Category, CheckResult
+from deploy_verify.config import Component
+from deploy_verify.context import Context, Target
+from deploy_verify.evidence import assert_results
+from deploy_verify.family import Family, declare
+from deploy_verify.fixtures import Verify
 
 
 def health(ctx: Context, component: Target) -> list[CheckResult]:

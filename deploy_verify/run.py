@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from checks.deadline import Deadline
-from checks.result import CheckResult
-from suite import gate
-from suite.baseline import BaselineSource
-from suite.config import Environment
-from suite.release import ReleaseManifest
+from deploy_verify import gate
+from deploy_verify.baseline import BaselineSource
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import CheckResult
+from deploy_verify.config import Environment
+from deploy_verify.release import ReleaseManifest
 
 
 @dataclass

@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 
 import requests
 
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult, Verdict
-from checks.rollout import Limits
-from checks.runner import attempt, attempt_all
-from checks.transports.kube import KubeReader
-from checks.workloads import WorkloadRef
-from suite.config import ClusterConfig, Component, Environment
-from suite.family import CLUSTER_PREFIX, Family
-from suite.kinds import Clients, Workload, kind_of
-from suite.release import Expectation
-from suite.run import Run
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult, Verdict
+from deploy_verify.checks.rollout import Limits
+from deploy_verify.checks.runner import attempt, attempt_all
+from deploy_verify.checks.transports.kube import KubeReader
+from deploy_verify.checks.workloads import WorkloadRef
+from deploy_verify.config import ClusterConfig, Component, Environment
+from deploy_verify.family import CLUSTER_PREFIX, Family
+from deploy_verify.kinds import Clients, Workload, kind_of
+from deploy_verify.release import Expectation
+from deploy_verify.run import Run
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from checks.deadline import BudgetExhausted, Deadline
-from checks.transports.arm import ArmUnavailable
-from checks.transports.kube import KubeReader, KubeUnavailable
-from suite.config import Environment
+from deploy_verify.checks.deadline import BudgetExhausted, Deadline
+from deploy_verify.checks.transports.arm import ArmUnavailable
+from deploy_verify.checks.transports.kube import KubeReader, KubeUnavailable
+from deploy_verify.config import Environment
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
@@ -168,7 +168,7 @@ class AzureClients:
     def _options(self) -> dict[str, Any]:
         """The SDK client's settings; its transport is bounded (checks.transports.azure_http): one ARM call, body
         included, ends by its read timeout and the budget, however slowly ARM (or a proxy) answers."""
-        from checks.transports.azure_http import BoundedRequestsTransport
+        from deploy_verify.checks.transports.azure_http import BoundedRequestsTransport
 
         azure = self.env.azure
         assert azure is not None

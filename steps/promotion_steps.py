@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 from pytest_bdd import then, when
 
-from checks.deadline import Deadline
-from checks.promotion import CHECK, Candidate, PromotionFacts, check_promotion
-from checks.result import Category, CheckResult, Verdict
-from checks.runner import attempt
-from suite.clients import AzureClients, KubeClients
-from suite.config import Component, ConfigError, Environment, load_environment
-from suite.context import Context, Target
-from suite.evidence import assert_results
-from suite.family import Family, by_kind, declare
-from suite.fixtures import Verify
-from suite.kinds import Clients, kind_of
-from suite.run import Run
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.promotion import CHECK, Candidate, PromotionFacts, check_promotion
+from deploy_verify.checks.result import Category, CheckResult, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.clients import AzureClients, KubeClients
+from deploy_verify.config import Component, ConfigError, Environment, load_environment
+from deploy_verify.context import Context, Target
+from deploy_verify.evidence import assert_results
+from deploy_verify.family import Family, by_kind, declare
+from deploy_verify.fixtures import Verify
+from deploy_verify.kinds import Clients, kind_of
+from deploy_verify.run import Run
 
 
 @dataclass

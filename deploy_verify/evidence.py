@@ -5,8 +5,8 @@ from __future__ import annotations
 import allure
 from pydantic import BaseModel
 
-from checks.result import CheckResult
-from suite.verdicts import settle
+from deploy_verify.checks.result import CheckResult
+from deploy_verify.verdicts import settle
 
 
 def attach_results(results: list[CheckResult]) -> list[CheckResult]:

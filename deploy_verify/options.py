@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from suite.baseline import BaselineSource, baseline_path
-from suite.config import ConfigError, load_environment
-from suite.family import FAMILIES
-from suite.kinds import KINDS
-from suite.release import load_release
-from suite.run import RUN, Run
-from suite.shard import ShardError, parse_shard
+from deploy_verify.baseline import BaselineSource, baseline_path
+from deploy_verify.config import ConfigError, load_environment
+from deploy_verify.family import FAMILIES
+from deploy_verify.kinds import KINDS
+from deploy_verify.release import load_release
+from deploy_verify.run import RUN, Run
+from deploy_verify.shard import ShardError, parse_shard
 
 # When a scenario runs: the phases of a release. Family and kind markers come from their declarations.
 PHASES = {
@@ -52,7 +52,11 @@ PLUGIN_MARKERS = frozenset(
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("deploy-verify", "deployment verification")
-    group.addoption("--env", default="local", help="environment to verify: environments/<ENV>.yaml (default: local)")
+    group.addoption(
+        "--env",
+        help="environment to verify: <env dir>/<ENV>.yaml; required (the ini option deploy_verify_default_env names "
+        "one for a repository that wants a default)",
+    )
     group.addoption("--release", metavar="FILE", help="release manifest: component -> expected version/image/digest")
     group.addoption(
         "--expect",
@@ -79,10 +83,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--shard",
         metavar="I/N",
-        help="run only shard I of N (whole clusters / resource groups per shard); merge with python -m suite.shard",
+        help="run only shard I of N (whole clusters / resource groups per shard); merge with python -m "
+        "deploy_verify.shard",
     )
-    group.addoption("--env-dir", metavar="DIR", help="where environment files live (default: <rootdir>/environments)")
-    group.addoption("--reports-dir", metavar="DIR", help="where reports go (default: <rootdir>/reports)")
+    group.addoption(
+        "--env-dir",
+        metavar="DIR",
+        help="where environment files live (default: ini deploy_verify_env_dir, else <rootdir>/environments)",
+    )
+    group.addoption(
+        "--reports-dir",
+        metavar="DIR",
+        help="where reports go (default: ini deploy_verify_reports_dir, else <rootdir>/reports)",
+    )
+    parser.addini(
+        "deploy_verify_env_dir", "where environment files live, relative to the rootdir", default="environments"
+    )
+    parser.addini("deploy_verify_reports_dir", "where reports go, relative to the rootdir", default="reports")
+    parser.addini(
+        "deploy_verify_default_env",
+        "environment a run without --env verifies (unset: --env is required, so a gate never verifies a default by "
+        "accident)",
+        default="",
+    )
+    parser.addini(
+        "deploy_verify_features",
+        "the repository's feature folders, relative to the rootdir: a run that collects one is a gate run",
+        type="linelist",
+        default=["features"],
+    )
+    parser.addini(
+        "deploy_verify_builtin",
+        "run the built-in scenarios shipped with the package (false: only this repository's feature files)",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
+        "deploy_verify_disable",
+        "built-in scenarios switched off, one per line: 'health.feature' (a whole file) or 'health.feature::Scenario "
+        "name'",
+        type="linelist",
+        default=[],
+    )
 
 
 def marker_lines() -> list[str]:
@@ -99,13 +141,13 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the markers, then resolve the environment before anything runs."""
     for line in marker_lines():
         config.addinivalue_line("markers", line)
-    if not _runs_features(config):
+    if not _is_gate_run(config):
         return
     root = config.rootpath
-    env_dir = Path(config.getoption("env_dir") or root / "environments")
-    reports = Path(config.getoption("reports_dir") or root / "reports")
+    env_dir = Path(config.getoption("env_dir") or root / config.getini("deploy_verify_env_dir"))
+    reports = Path(config.getoption("reports_dir") or root / config.getini("deploy_verify_reports_dir"))
     try:
-        env = load_environment(config.getoption("env"), env_dir)
+        env = load_environment(_env_name(config, env_dir), env_dir)
         release_file = config.getoption("release")
         release = load_release(
             Path(release_file) if release_file else None, config.getoption("expect"), [c.name for c in env.components]
@@ -121,17 +163,60 @@ def pytest_configure(config: pytest.Config) -> None:
     run.baseline = BaselineSource(Path(chosen) if chosen else baseline_path(reports, env.name), env.name)
     run.deadline = env.budget_deadline()
     config.stash[RUN] = run
+    _collect_builtin(config)
     _default_outputs(config, reports)
 
 
-def _runs_features(config: pytest.Config) -> bool:
-    features = (config.rootpath / "features").resolve()
-    for arg in config.args:
-        path = Path(arg.split("::")[0])
-        path = (config.invocation_params.dir / path).resolve()
-        if path == features or features in path.parents:
+def _arg_paths(config: pytest.Config) -> list[Path]:
+    return [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+
+
+def feature_dirs(config: pytest.Config) -> list[Path]:
+    """The repository's feature folders (ini deploy_verify_features, default `features`), then the built-in one."""
+    from deploy_verify.collection import BUILTIN_FEATURES
+
+    own = [(config.rootpath / entry).resolve() for entry in config.getini("deploy_verify_features")]
+    return [*own, BUILTIN_FEATURES]
+
+
+def _is_gate_run(config: pytest.Config) -> bool:
+    """A gate run collects feature files: it names one, a feature folder, something inside one, or a folder that
+    holds one (`pytest` in the repository). `pytest tests` in a repository that also has features is not one."""
+    folders = feature_dirs(config)
+    for path in _arg_paths(config):
+        if path.suffix == ".feature":
+            return True
+        if any(path == f or f in path.parents or path in f.parents for f in folders[:-1]):
+            return True
+        if path == folders[-1] or folders[-1] in path.parents:
             return True
     return False
+
+
+def _env_name(config: pytest.Config, env_dir: Path) -> str:
+    """--env, else the repository's declared default; never a silent `local`."""
+    name = config.getoption("env") or config.getini("deploy_verify_default_env")
+    if name:
+        return str(name)
+    known = sorted(p.stem for p in env_dir.glob("*.yaml")) if env_dir.is_dir() else []
+    where = f"environments in {env_dir}: {', '.join(known)}" if known else f"no environment files in {env_dir}"
+    raise pytest.UsageError(f"name the environment to verify: pytest --env NAME ({where})")
+
+
+def _collect_builtin(config: pytest.Config) -> None:
+    """The built-in feature files run without anyone copying them, unless the repository says
+    `deploy_verify_builtin = false` or the command line names single files or tests (a focused run)."""
+    if not config.getini("deploy_verify_builtin"):
+        return
+    from deploy_verify.collection import BUILTIN_FEATURES
+
+    paths = _arg_paths(config)
+    named = config.args_source == pytest.Config.ArgsSource.ARGS
+    if named and not any(p.is_dir() and "::" not in a for p, a in zip(paths, config.args, strict=True)):
+        return
+    if any(p == BUILTIN_FEATURES or BUILTIN_FEATURES in p.parents or p in BUILTIN_FEATURES.parents for p in paths):
+        return
+    config.args.append(str(BUILTIN_FEATURES))
 
 
 def _refuse_unknown_markers(config: pytest.Config) -> None:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from suite.files import write_json_atomic
-from suite.verdicts import Undecided
+from deploy_verify.files import write_json_atomic
+from deploy_verify.verdicts import Undecided
 
 if TYPE_CHECKING:
-    from suite.run import Run
+    from deploy_verify.run import Run
 
 RANK = {"pass": 0, "skipped": 1, "fail": 2, "error": 3}
 

@@ -24,12 +24,12 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from checks.converge import State, converge, poll
-from checks.deadline import BudgetExhausted, Deadline
-from checks.result import Category, CheckResult, Evidence, Verdict
-from checks.runner import attempt
-from checks.tls import HandshakeFailed, TlsTarget, hostname_note, served_leaf
-from checks.transports.bounded import HANDSHAKE, HEADERS, Bound, Cutoff, bounded, bounded_session
+from deploy_verify.checks.converge import State, converge, poll
+from deploy_verify.checks.deadline import BudgetExhausted, Deadline
+from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
+from deploy_verify.checks.runner import attempt
+from deploy_verify.checks.tls import HandshakeFailed, TlsTarget, hostname_note, served_leaf
+from deploy_verify.checks.transports.bounded import HANDSHAKE, HEADERS, Bound, Cutoff, bounded, bounded_session
 
 CHECK = "http_health"
 BODY_LIMIT = 64 * 1024  # enough for any health document; a runaway body must not eat the budget

@@ -7,12 +7,12 @@ project's own tests (`pytest tests`) see the fixtures but no gate.
 
 from __future__ import annotations
 
-from suite.family import step_modules
+from deploy_verify.family import step_modules
 
 pytest_plugins = [
-    "suite.options",  # command line, markers, the run resolved at start-up
-    "suite.collection",  # one test per (scenario, target), sharding
-    "suite.fixtures",  # clients, the run's deadline, `verify`
-    "suite.reporting",  # verdicts, categories, summary, verdict.json, Allure extras
+    "deploy_verify.options",  # command line, markers, the run resolved at start-up
+    "deploy_verify.collection",  # one test per (scenario, target), sharding
+    "deploy_verify.fixtures",  # clients, the run's deadline, `verify`
+    "deploy_verify.reporting",  # verdicts, categories, summary, verdict.json, Allure extras
     *step_modules(),
 ]

@@ -14,19 +14,19 @@ from typing import Protocol
 import pytest
 import requests
 
-from checks.deadline import Deadline
-from checks.result import CheckResult
-from checks.transports.bounded import bounded_session
-from suite.baseline import BaselineSource
-from suite.clients import AzureClients, KubeClients
-from suite.config import Component, Environment
-from suite.context import Cluster, Context, Target, run_family
-from suite.durations import parse_duration
-from suite.evidence import attach_results
-from suite.family import CLUSTER_PREFIX, Family
-from suite.kinds import Clients
-from suite.release import Expectation
-from suite.run import RECORDED, RESULTS, RUN, Run
+from deploy_verify.baseline import BaselineSource
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import CheckResult
+from deploy_verify.checks.transports.bounded import bounded_session
+from deploy_verify.clients import AzureClients, KubeClients
+from deploy_verify.config import Component, Environment
+from deploy_verify.context import Cluster, Context, Target, run_family
+from deploy_verify.durations import parse_duration
+from deploy_verify.evidence import attach_results
+from deploy_verify.family import CLUSTER_PREFIX, Family
+from deploy_verify.kinds import Clients
+from deploy_verify.release import Expectation
+from deploy_verify.run import RECORDED, RESULTS, RUN, Run
 
 
 @pytest.fixture(scope="session")

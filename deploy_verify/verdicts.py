@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from checks.result import CheckResult, Verdict, worst
+from deploy_verify.checks.result import CheckResult, Verdict, worst
 
 
 class CheckFailed(AssertionError):

@@ -1,6 +1,6 @@
 """Version inventory: which version of each component runs in each environment, with drift highlighted. Read-only.
 
-    python -m suite.inventory integration staging prod --json reports/inventory.json --allure-results DIR
+    python -m deploy_verify.inventory integration staging prod --json reports/inventory.json --allure-results DIR
 
 Prints a component x environment table (a `*` marks a component whose environments run different versions, `?` a
 version that could not be read, `-` a component the environment does not have), writes the same as JSON, and adds it
@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checks.deadline import Deadline
-from checks.runner import Absent, Undecidable
-from checks.transports import TransportError
-from suite.clients import AzureClients, KubeClients
-from suite.config import ConfigError, Environment, load_environment
-from suite.kinds import Clients, kind_of
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.runner import Absent, Undecidable
+from deploy_verify.checks.transports import TransportError
+from deploy_verify.clients import AzureClients, KubeClients
+from deploy_verify.config import ConfigError, Environment, load_environment
+from deploy_verify.kinds import Clients, kind_of
 
 NOT_VERSIONED = "not versioned"  # a kind whose running version is not read (endpoint, function app)
 # Could not ask (transport), nothing there (absent), or nothing to judge by (undecidable): the cell says why.
@@ -158,7 +158,7 @@ def write_allure(inventory: Inventory, table: str, results: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m suite.inventory", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m deploy_verify.inventory", description=__doc__.splitlines()[0])
     parser.add_argument("environments", nargs="+", help="environment names (environments/<name>.yaml)")
     parser.add_argument("--env-dir", type=Path, default=Path(__file__).resolve().parent.parent / "environments")
     parser.add_argument("--json", type=Path, help="write the inventory as JSON here")

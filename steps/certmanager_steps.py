@@ -6,16 +6,16 @@ from collections.abc import Callable
 
 from pytest_bdd import then, when
 
-from checks.certmanager import CertificateRef, check_certificate
-from checks.deadline import Deadline
-from checks.result import Category, CheckResult
-from checks.tls import TlsTarget
-from checks.transports.kube import KubeReader
-from suite.config import CertificateConfig, Component, Environment
-from suite.context import Context, Target
-from suite.evidence import assert_results
-from suite.family import Family, declare
-from suite.fixtures import Verify
+from deploy_verify.checks.certmanager import CertificateRef, check_certificate
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.checks.result import Category, CheckResult
+from deploy_verify.checks.tls import TlsTarget
+from deploy_verify.checks.transports.kube import KubeReader
+from deploy_verify.config import CertificateConfig, Component, Environment
+from deploy_verify.context import Context, Target
+from deploy_verify.evidence import assert_results
+from deploy_verify.family import Family, declare
+from deploy_verify.fixtures import Verify
 
 
 def certificate_ref(component: Component, cert: CertificateConfig, environment: Environment) -> CertificateRef:

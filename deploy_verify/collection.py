@@ -1,0 +1,130 @@
+"""Feature files are test files: one test per (scenario, component or cluster it applies to), ids like
+`features/health.feature::test_health_endpoint_answers[local/payments-api]`, sorted by name; with --shard only this
+shard's localities.
+
+pytest collects a `.feature` file wherever it collects tests, so a team's repository holds feature files and no Python
+binding module; the built-in ones are collected from the installed package (`deploy_verify/features`) under the
+node id `deploy_verify/<file>.feature`, wherever site-packages is."""
+
+from __future__ import annotations
+
+import re
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy_verify.config import Environment
+from deploy_verify.family import CLUSTER_PREFIX, FAMILIES, Family
+from deploy_verify.run import RUN
+from deploy_verify.shard import assignment, locality
+
+BUILTIN_FEATURES = (Path(__file__).parent / "features").resolve()
+# Run in the namespace of the module made for one feature file, so pytest-bdd's `scenarios` binds its scenarios there
+# (it writes into its caller's module namespace) and names them exactly as it would in a hand-written module.
+_BIND = "scenarios(__feature__, features_base_dir=__base__)"
+
+
+class FeatureFile(pytest.Module):
+    """A `.feature` file collected as the module `scenarios(<that file>)` would make."""
+
+    def _getobj(self) -> types.ModuleType:
+        from pytest_bdd import scenarios
+
+        module = types.ModuleType(f"deploy_verify_feature_{self.path.stem}")
+        module.__file__ = str(self.path)
+        namespace = vars(module)
+        namespace.update(scenarios=scenarios, __feature__=str(self.path), __base__=str(self.path.parent))
+        # Every scenario requests the component (or cluster) it runs for, so pytest_generate_tests can parametrize it.
+        namespace["pytestmark"] = [pytest.mark.usefixtures("target_name")]
+        exec(compile(_BIND, str(self.path), "exec"), namespace)  # noqa: S102  # a fixed statement, not input
+        return module
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> FeatureFile | None:
+    if file_path.suffix != ".feature" or parent.config.stash.get(RUN, None) is None:
+        return None
+    real = file_path.resolve()
+    if real.parent == BUILTIN_FEATURES and not real.is_relative_to(parent.config.rootpath.resolve()):
+        # Installed: the same short id wherever the virtualenv is, not a ../../lib/python3.x/site-packages path.
+        return FeatureFile.from_parent(parent, path=file_path, nodeid=f"deploy_verify/{file_path.name}")
+    return FeatureFile.from_parent(parent, path=file_path)
+
+
+def family_of(item: pytest.Item | pytest.Function) -> Family | None:
+    """The family a scenario's check tag names (the first, when there are several)."""
+    return next((FAMILIES[m.name] for m in item.iter_markers() if m.name in FAMILIES), None)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target_name" not in metafunc.fixturenames:
+        return
+    run = metafunc.config.stash.get(RUN, None)
+    if run is None:
+        raise pytest.UsageError("Gherkin scenarios need an environment: pytest --env NAME")
+    family = family_of(metafunc.definition)
+    if family is None:
+        known = ", ".join(f"@{t}" for t in sorted(FAMILIES))
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: the scenario has no check tag; add one of: {known}")
+    params = _targets(run.env, family) if run.env.allows(family.tag) else []
+    # An empty parameter set would become a skipped test; a placeholder is deselected instead (see below).
+    metafunc.parametrize("target_name", params or [pytest.param(None, id=f"{run.env.name}/-")])
+
+
+def _targets(env: Environment, family: Family) -> list[Any]:
+    if family.needs_source and env.promotes_from is None:
+        return []
+    if family.scope == "cluster":
+        names = [f"{CLUSTER_PREFIX}{name}" for name in sorted(env.clusters)]
+        return [pytest.param(name, id=f"{env.name}/{name}") for name in names]
+    applies = sorted((c for c in env.components if family.applies_to(c)), key=lambda c: c.name)
+    return [pytest.param(c.name, id=f"{env.name}/{c.name}", marks=getattr(pytest.mark, c.kind)) for c in applies]
+
+
+def _scenario_of(item: pytest.Item) -> tuple[str, str]:
+    """(feature file name, scenario name) of a scenario test."""
+    from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+    template = scenario_wrapper_template_registry.get(getattr(item, "obj", None))  # type: ignore[arg-type]
+    return (item.path.name, template.name if template is not None else item.name)
+
+
+def _switched_off(config: pytest.Config, item: pytest.Item) -> bool:
+    """A built-in scenario the repository lists under `deploy_verify_disable` (its own ones it can just delete)."""
+    if item.path.resolve().parent != BUILTIN_FEATURES:
+        return False
+    feature, scenario = _scenario_of(item)
+    return any(entry in (feature, f"{feature}::{scenario}") for entry in config.getini("deploy_verify_disable"))
+
+
+def _mutating_unasked(config: pytest.Config, item: pytest.Item) -> bool:
+    """A scenario that changes the environment runs only when the -m expression asks for it by name (`-m drill`,
+    `-m mutating`): a run without a phase marker must not start a rollback drill."""
+    if item.get_closest_marker("mutating") is None:
+        return False
+    words = set(re.findall(r"[A-Za-z_][\w-]*", config.getoption("markexpr") or ""))
+    names = {"mutating"} | {m.name for m in item.iter_markers() if m.name in FAMILIES}
+    return not words & names
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop scenarios with no component to apply to in this environment (they are not tests of it), built-in
+    scenarios the repository switched off, mutating ones nobody asked for, and with --shard the tests of other
+    shards' localities."""
+    run = config.stash.get(RUN, None)
+    mine: set[str] | None = None
+    if run is not None and run.shard is not None:
+        index, total = run.shard
+        mine = {key for key, shard in assignment(run.env, total).items() if shard == index}
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        target = callspec.params.get("target_name", "") if callspec else ""
+        elsewhere = mine is not None and run is not None and bool(target) and locality(run.env, target) not in mine
+        unwanted = run is not None and (_switched_off(config, item) or _mutating_unasked(config, item))
+        (drop if target is None or elsewhere or unwanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
