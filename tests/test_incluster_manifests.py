@@ -3,14 +3,17 @@
 The manifests go through the testbed's real kube-apiserver with a server-side dry-run (the WorkflowTemplate against
 the full-schema CRD of the pinned Argo Workflows), a broken copy of each is rejected (so the dry-run validates), the
 Job's identity is the read-only deploy-verify account, and the suite accepts the exact command line the Job and the
-Workflow give it. No Docker engine exists here, so the Containerfile is checked by reading it.
+Workflow give it, run in a copy of the image's working directory with the package installed. No Docker engine
+exists here, so the Containerfile is checked by reading it.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -36,7 +39,8 @@ MANIFESTS = (
     "argo-executor-rbac.yaml",
     "argo-workflowtemplate.yaml",
 )
-ENTRYPOINT = ["python", "-m", "pytest", "features", "--reports-dir=/reports"]
+ENTRYPOINT = ["python", "-m", "pytest", "--reports-dir=/reports"]
+SOURCE = "/tmp/src/"  # where the Containerfile puts what it builds the package from
 WORKFLOW_CRD = "argoproj.io_workflowtemplates.yaml"
 
 
@@ -79,13 +83,23 @@ def values(keyword: str) -> list[str]:
     return [rest for word, rest in instructions() if word == keyword]
 
 
-def copied_sources() -> list[str]:
-    sources: list[str] = []
+def copies() -> list[tuple[str, str]]:
+    """(source, destination) of every COPY, one pair per source."""
+    pairs: list[tuple[str, str]] = []
     for rest in values("COPY"):
         parts = rest.split()
         assert not parts[0].startswith("--from"), rest  # one stage, everything comes from the repository
-        sources += parts[:-1]
-    return sources
+        *sources, destination = parts
+        assert len(sources) == 1 or destination.endswith("/"), rest
+        for source in sources:
+            # A file into a folder keeps its name; a folder's contents go into the destination folder itself.
+            into = destination.endswith("/") and not source.endswith("/")
+            pairs.append((source, destination + Path(source).name if into else destination))
+    return pairs
+
+
+def copied_sources() -> list[str]:
+    return [source for source, _ in copies()]
 
 
 def test_containerfile_base_image_is_python_311_or_newer_pinned_by_tag():
@@ -97,56 +111,54 @@ def test_containerfile_base_image_is_python_311_or_newer_pinned_by_tag():
     assert int(match.group(2)) >= 11
 
 
-def test_containerfile_copies_the_suite_and_nothing_else():
-    sources = copied_sources()
-    for source in sources:
+def test_containerfile_copies_the_package_source_and_the_working_directory_and_nothing_else():
+    pairs = copies()
+    for source, _ in pairs:
         assert (ROOT / source).exists(), f"COPY {source}: no such path in the repository"
-    top = {s.rstrip("/").split("/")[0] for s in sources}
-    assert top == {
-        "requirements.lock",
-        "pyproject.toml",
-        "conftest.py",
-        "checks",
-        "steps",
-        "suite",
-        "features",
-        "environments",
+    built = {source.rstrip("/") for source, destination in pairs if destination.startswith(SOURCE)}
+    assert built == {"requirements.lock", "pyproject.toml", "README.md", "deploy_verify", "checks", "steps", "features"}
+    workdir = {source: destination for source, destination in pairs if not destination.startswith("/")}
+    assert workdir == {
+        "deploy/image/pytest.ini": "pytest.ini",
+        "environments/example-prod.yaml": "environments/example-prod.yaml",
     }
-    assert not top & {"testbed", "tests", "bench", "scripts", ".testbed", ".venv", "reports"}
+    top = {source.rstrip("/").split("/")[0] for source, _ in pairs}
+    assert not top & {"testbed", "tests", "bench", "scripts", ".testbed", ".venv", "reports", "conftest.py"}
 
 
-def test_containerfile_copies_every_local_module_the_suite_imports():
-    """A step importing from testbed/ (or any folder left out) would pass here and fail only in the image."""
-    copied = {s.rstrip("/") for s in copied_sources()}
+def test_containerfile_copies_what_the_package_is_built_from():
+    """Every package pyproject.toml lists, its package data (README included) and every local module it imports is in
+    /tmp/src; the symlinked subpackages land beside deploy_verify/ there, as in the repository, so they resolve."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    destinations = {source.rstrip("/"): destination.rstrip("/") for source, destination in copies()}
+    for package in tool["tool"]["setuptools"]["packages"]:
+        folder = ROOT / package.replace(".", "/")
+        real = folder.resolve().relative_to(ROOT)  # deploy_verify/checks/transports -> checks/transports
+        assert real.parts[0] in destinations, f"{package}: {real.parts[0]}/ is not copied"
+        if folder.is_symlink():  # deploy_verify/checks -> ../checks, followed inside the image
+            link = Path(destinations["deploy_verify"], *folder.relative_to(ROOT / "deploy_verify").parent.parts)
+            assert os.path.normpath(link / folder.readlink()) == destinations[str(real)], package
+    readme = tool["project"]["readme"]
+    assert destinations[readme] == SOURCE + readme  # setuptools reads it for the metadata
     local = {p.stem for p in ROOT.iterdir() if (p.is_dir() and not p.name.startswith(".")) or p.suffix == ".py"}
     imported: set[str] = set()
-    files = [
-        ROOT / "conftest.py",
-        *(f for d in ("checks", "steps", "suite", "features") for f in (ROOT / d).rglob("*.py")),
-    ]
-    for path in files:
-        tree = ast.parse(path.read_text(), str(path))
-        for node in ast.walk(tree):
+    for path in (f for d in ("deploy_verify", "checks", "steps", "features") for f in (ROOT / d).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
-    conftest = ast.parse((ROOT / "conftest.py").read_text())
-    plugins = next(
-        n.value for n in conftest.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "pytest_plugins"
-    )
-    imported |= {
-        str(ast.literal_eval(plugin)).split(".")[0] for plugin in ast.walk(plugins) if isinstance(plugin, ast.Constant)
-    }
-    needed = (imported & local) - {"conftest"}
-    assert needed, "found no local imports: the scan is broken"
-    assert needed <= copied, f"imported by the suite but not copied into the image: {sorted(needed - copied)}"
+    imported |= {entry.split(".")[0] for entry in tool["project"]["entry-points"]["pytest11"].values()}
+    needed = imported & local
+    assert needed == {"deploy_verify"}, f"the package imports local modules outside it: {sorted(needed)}"
 
 
-def test_containerfile_installs_the_locked_versions_without_a_cache():
-    runs = " ".join(values("RUN"))
-    assert "pip install --no-cache-dir" in runs
-    assert "-c requirements.lock" in runs  # every package, direct or transitive, at the locked version
+def test_containerfile_installs_the_locked_versions_without_a_cache_then_the_package_without_dependencies():
+    dependencies, package = (run for run in values("RUN") if "pip install" in run)
+    assert "pip install --no-cache-dir --only-binary=:all: -r /tmp/requirements.txt setuptools" in dependencies
+    assert "-c /tmp/src/requirements.lock" in dependencies  # every package, direct or transitive, at the locked version
+    assert f"pip install --no-cache-dir --no-deps --no-build-isolation {SOURCE.rstrip('/')}" in package
+    assert f"rm -rf {SOURCE.rstrip('/')}" in package  # the installed package is what runs, not a copy of the source
     lock = {
         re.split(r"[=<>!~ ]", line)[0].lower().replace("_", "-")
         for line in (ROOT / "requirements.lock").read_text().splitlines()
@@ -175,6 +187,7 @@ def test_ignore_file_keeps_exactly_what_is_copied():
     assert lines[0] == "*"
     kept = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert kept == {s.rstrip("/") for s in copied_sources()}
+    assert (ROOT / "deploy_verify" / "checks").is_symlink()  # copied as a link: its target must be in the context too
 
 
 # --- the manifests, read ------------------------------------------------------------------------------------------
@@ -232,6 +245,7 @@ def test_job_and_workflow_run_the_image_read_only_as_its_non_root_user():
         assert {"/reports", "/tmp", "/config/environments"} <= set(mounts)
     assert job_container()["image"] == workflow_container()["image"]
     assert workflow_container()["command"] == ENTRYPOINT  # emissary would otherwise look it up in the registry
+    assert workflow_container()["workingDir"] == values("WORKDIR")[0]  # where the image's pytest.ini is
     assert "command" not in job_container()  # the image's ENTRYPOINT
     for manifest in (
         one("argocd-postsync-job.yaml")["spec"]["template"]["spec"],
@@ -271,22 +285,52 @@ def substitute(args: list[str], config: Path, reports: Path) -> list[str]:
     ]
 
 
+def image_workdir(root: Path) -> Path:
+    """The image's working directory as the Containerfile fills it (its COPYs to relative destinations); the package
+    itself is this venv's (installed editable, loaded from its entry point as in the image)."""
+    workdir = root / "opt" / "deploy-verify"
+    for source, destination in copies():
+        if not destination.startswith("/"):
+            (workdir / destination).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / source, workdir / destination)
+    return workdir
+
+
 @pytest.mark.parametrize("runner", ["job", "workflow"])
 def test_the_suite_accepts_the_command_line_and_configuration_the_pod_gets(runner, tmp_path):
-    config, reports = materialize(tmp_path), tmp_path / "reports"
+    config, reports, workdir = materialize(tmp_path), tmp_path / "reports", image_workdir(tmp_path)
     if runner == "job":
         args = ENTRYPOINT[1:] + job_container()["args"]
     else:
         args = workflow_container()["command"][1:] + workflow_container()["args"]
     command = [sys.executable, *substitute(args, config, reports), "--collect-only", "-q"]
     assert not [a for a in command if "=/config/" in a or a.endswith("=/reports")], command  # all redirected
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     environment = yaml.safe_load((config / "environments" / "prod.yaml").read_text())
     for component in environment["components"]:
         assert f"[prod/{component['name']}]" in done.stdout, component["name"]
     assert "[prod/cluster:aks-weu]" in done.stdout
+    assert "deploy_verify/health.feature::" in done.stdout  # the built-in scenarios, from the installed package
     assert (reports / "allure-results").is_dir()
+    assert not (workdir / ".pytest_cache").exists()  # the image's root filesystem is read-only
+
+
+def test_the_image_workdir_runs_its_example_environment_and_refuses_a_run_without_env(tmp_path):
+    workdir = image_workdir(tmp_path)
+    base = [sys.executable, *ENTRYPOINT[1:-1], f"--reports-dir={tmp_path / 'reports'}", "--collect-only", "-q"]
+    done = subprocess.run([*base, "--env", "example-prod"], cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (
+        "deploy_verify/health.feature::test_health_endpoints_answer_healthy_after_the_deploy[example-prod/orders]"
+        in (done.stdout)
+    )
+    done = subprocess.run(base, cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4
+    assert (
+        f"name the environment to verify: pytest --env NAME (environments in {workdir / 'environments'}: example-prod)"
+        in done.stderr
+    )
 
 
 # --- the manifests, against the real API server -------------------------------------------------------------------
