@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -50,6 +51,22 @@ GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+def _link_url(url: str) -> str:
+    """A link is for a person to click in the report: http(s) only, and never with credentials in it (the report is
+    passed around, so a URL with user:password@ is refused without being echoed)."""
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    if "@" in authority:
+        raise ValueError("a link must not carry credentials (user:password@host): the report shows it to everyone")
+    if not re.match(r"^https?://[^/\s?#]+[^\s]*$", url):
+        raise ValueError(f"expected an http:// or https:// URL without spaces, got {url!r}")
+    return url
+
+
+# `links:` (environment and component level): name -> URL of a dashboard, a runbook, ...; each of a component's tests
+# in the Allure report links to its own and to the environment's (deploy_verify.allure_meta).
+Links = dict[str, Annotated[str, AfterValidator(_link_url)]]
 
 
 class BodyRuleConfig(Strict):
@@ -200,6 +217,7 @@ class Component(Strict):
     health: list[HealthConfig] = []
     tls: list[TlsHostConfig] = []
     certificates: list[CertificateConfig] = []  # cert-manager Certificates (in `cluster`) this component serves
+    links: Links = {}
 
     @field_validator("version_source")
     @classmethod
@@ -260,6 +278,7 @@ class Environment(Strict):
     clusters: dict[str, ClusterConfig] = {}
     azure: AzureConfig | None = None
     components: list[Component] = Field(min_length=1)
+    links: Links = {}
 
     @field_validator("checks")
     @classmethod

@@ -12,7 +12,9 @@ from deploy_verify.durations import parse_duration
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "name: prod\n"
 ENDPOINT = "components:\n  - {name: web, kind: endpoint, health: [{url: 'https://web.example.com/health'}]}\n"
-ALLOWED_TOP = "azure, budget, checks, clusters, components, defaults, description, name, promotes_from, protected"
+ALLOWED_TOP = (
+    "azure, budget, checks, clusters, components, defaults, description, links, name, promotes_from, protected"
+)
 KINDS = "deployment, daemonset, statefulset, helm, containerapp, functionapp, endpoint"
 
 CASES = [
@@ -44,8 +46,8 @@ CASES = [
         HEAD + ENDPOINT + "  - name: api\n    kind: endpoint\n    helth: []\n",
         [
             "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: certificates, cluster, container, "
-            "health, kind, min_replicas, name, namespace, release, resource, resource_group, services, subscription, "
-            "tls, traffic, version_source, workload"
+            "health, kind, links, min_replicas, name, namespace, release, resource, resource_group, services, "
+            "subscription, tls, traffic, version_source, workload"
         ],
     ),
     (

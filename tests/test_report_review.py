@@ -1,7 +1,9 @@
 """The report people review, opened the way they open it: the real suite run on the broken testbed, rendered by
 scripts/render-report (a directory served over HTTP, and the single file opened from file://) and looked at in
-headless Chromium, driven by Playwright. A failed scenario must show its Gherkin steps and its evidence, and the
-Categories tab the failure classes of suite/allure_meta.py. Screenshots land in reports/ for a person to look at.
+headless Chromium, driven by Playwright. A failed scenario must show its Gherkin steps and its evidence, the
+Categories tab the failure classes of deploy_verify/allure_meta.py, and the Overview of a red and of a green run the
+gate's verdict and the run's phase (the report is the promotion record). Screenshots land in reports/ for a person to
+look at.
 
 Chromium is Debian's package at /usr/bin/chromium (scripts/install-browser); Playwright only drives it and never
 downloads a browser of its own. A missing browser fails these tests, it does not skip them.
@@ -17,6 +19,7 @@ import re
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +48,9 @@ SCREENSHOTS = ROOT / "reports"
 
 # A fast slice of the broken environment (about 15 s) that still spans five failure classes, FAIL and ERROR: the
 # health checks, the Helm release, and the rollouts of a crash-looping, a never-ready and a misplaced Deployment.
-SELECTION = "http or helmrelease or rollout"
+# It names its phase, as a gate run does, so the Overview has one to show.
+SELECTION = "postdeploy and (http or helmrelease or rollout)"
+GREEN_SELECTION = "postdeploy and http"  # the healthy twin's health checks (about 5 s)
 KEYWORDS = "not (search or reports or mailer or shipper or queue)"  # the other stuck rollouts: 2 s each, nothing new
 EXPECTED_CATEGORIES = {
     "Wrong version",  # wrong-version reports 1.4.2
@@ -175,6 +180,17 @@ def broken_run(browser, testbed, tmp_path_factory) -> Path:
     return reports
 
 
+@pytest.fixture(scope="module")
+def green_run(browser, testbed, tmp_path_factory) -> Path:
+    """The real suite on a slice of the healthy local environment: the green record."""
+    reports: Path = tmp_path_factory.mktemp("review-green")
+    release = "--release=testbed/release-local.yaml"
+    result = run_suite(reports, "--env", "local", "-m", GREEN_SELECTION, release, "-n", "2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "GATE GREEN: 3 passed in environment 'local'" in result.stdout
+    return reports
+
+
 def render(results: Path, out: Path, *options: str) -> Path:
     history = out.parent / "history"
     command = [str(ROOT / "scripts" / "render-report"), "--results", str(results), "--out", str(out)]
@@ -206,18 +222,37 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def served(report_dir) -> Iterator[str]:
-    """The directory report over http://127.0.0.1:<ephemeral port> (it fetches its data, so file:// cannot work)."""
+@contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """A directory report over http://127.0.0.1:<ephemeral port> (it fetches its data, so file:// cannot work)."""
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(report_dir))
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory))
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def served(report_dir) -> Iterator[str]:
+    with serve(report_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def green_report_dir(green_run: Path) -> Path:
+    return render(green_run / "allure-results", green_run / "directory" / "report").parent
+
+
+@pytest.fixture(scope="module")
+def served_green(green_report_dir) -> Iterator[str]:
+    with serve(green_report_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +370,38 @@ def test_single_file_report_opens_from_disk(tab, single_file):
     SCREENSHOTS.mkdir(exist_ok=True)
     tab.page.screenshot(path=SCREENSHOTS / "report-review-single-file.png", full_page=True)
     tab.assert_offline(single_file.as_uri())
+
+
+# --- the Overview: the promotion record at a glance -----------------------------------------------------------------
+
+RECORDS = {  # run -> (fixture serving its report, its reports folder, environment, release)
+    "red": ("served", "broken_run", "local-broken", "demo-2026.11-broken"),
+    "green": ("served_green", "green_run", "local", "demo-2026.11"),
+}
+
+
+@pytest.mark.parametrize("colour", list(RECORDS))
+def test_overview_shows_the_verdict_and_the_phase(tab, request, colour):
+    """The title says GATE RED/GREEN, the phase and the environment; the Environment block, opened in full, holds
+    the verdict with its reason (verdict.json's, word for word), the phase, the release and the commit."""
+    served_fixture, reports_fixture, env, release = RECORDS[colour]
+    url: str = request.getfixturevalue(served_fixture)
+    verdict = json.loads((request.getfixturevalue(reports_fixture) / "verdict.json").read_text())
+    assert verdict["verdict"] == colour
+    tab.page.goto(url + "#")
+    title = tab.page.locator("[data-id=summary] .widget__title")
+    expect(title).to_contain_text(f"GATE {colour.upper()} · postdeploy · {env} · release {release}")
+    block = tab.page.locator("[data-id=environment]")
+    block.locator(".environment-widget__expand").click()
+    rows = {
+        row.locator(".table__col").first.inner_text(): row.locator(".table__col").nth(1).inner_text()
+        for row in block.locator(".table__row[disabled]").all()
+    }
+    assert rows["gate"] == f"GATE {colour.upper()}: {verdict['reason']}"
+    assert (rows["phase"], rows["environment"], rows["release"]) == ("postdeploy", env, release)
+    assert re.fullmatch(r"[0-9a-f]{40}( with uncommitted changes)?", rows["commit"]), rows["commit"]
+    first, expectation = next(iter(verdict["release"]["expected"].items()))  # the manifest's first component
+    assert rows["expected"].startswith(f"{first} {expectation['version']}, "), rows["expected"]
+    SCREENSHOTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=SCREENSHOTS / f"report-review-overview-{colour}.png", full_page=True)
+    tab.assert_offline(url.rsplit("/", 1)[0])
