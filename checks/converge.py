@@ -5,7 +5,8 @@ fail at once on a terminal state that persists through the grace period, and rep
     state, attempts = converge(evaluate, poll(deadline, interval=5), deadline, grace=0)   # no watch: polling
 
 A one-shot check calls `evaluate()` once and never comes here. An ERROR state (the check cannot decide, and waiting
-will not change that) ends the wait at once.
+will not change that) ends the wait at once. Every look during a wait is reported to the deadline's `progress`
+listener (if any) with the state seen and the time left; the listener, not the check, decides what to print.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def converge(
         evaluations += 1
         state = evaluate()
         timeline.saw(state)
+        if deadline.progress is not None:  # the listener decides how often a person is told
+            deadline.progress(state.message, deadline.remaining())
         # A terminal state starts the grace clock; any other state stops it: a crash that heals inside the grace
         # period is not a failure.
         terminal_since = (terminal_since or time.monotonic()) if state.verdict is Verdict.FAIL else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -32,6 +33,9 @@ class Deadline:
     label: str = "time budget"
     started: float = field(default_factory=time.monotonic)
     calls: CallTimeouts = field(default_factory=CallTimeouts)  # travels with every sub-deadline
+    # Told (last state, seconds left) as a wait on this deadline goes on, so a person sees what is awaited; set by
+    # whoever opened the wait window (the suite's fixture), travels with every sub-deadline. None: nobody listens.
+    progress: Callable[[str, float], None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def after(cls, seconds: float, label: str = "time budget", calls: CallTimeouts | None = None) -> Deadline:
@@ -57,4 +61,6 @@ class Deadline:
     def sub(self, seconds: float, label: str) -> Deadline:
         """A shorter deadline inside this one (a step's `within 2 minutes` never outlives the run's budget)."""
         now = time.monotonic()
-        return Deadline(at=min(self.at, now + seconds), label=label, started=now, calls=self.calls)
+        return Deadline(
+            at=min(self.at, now + seconds), label=label, started=now, calls=self.calls, progress=self.progress
+        )

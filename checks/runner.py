@@ -62,10 +62,30 @@ def attempt(
     try:
         return call()
     except TransportError as exc:
-        return CheckResult(check, where, Verdict.ERROR, unreachable.format(exc), evidence(), exc.category)
+        return CheckResult(
+            check, where, Verdict.ERROR, unreachable.format(unplaced(exc, where)), evidence(), exc.category
+        )
     except BudgetExhausted as exc:
-        return CheckResult(check, where, Verdict.ERROR, spent.format(exc), evidence(), Category.UNREACHABLE)
+        return CheckResult(
+            check, where, Verdict.ERROR, spent.format(unplaced(exc, where)), evidence(), Category.UNREACHABLE
+        )
     except Absent as exc:
-        return CheckResult(check, where, Verdict.FAIL, absent.format(exc), evidence(), exc.category)
+        return CheckResult(check, where, Verdict.FAIL, absent.format(unplaced(exc, where)), evidence(), exc.category)
     except Undecidable as exc:
-        return CheckResult(check, where, Verdict.ERROR, undecidable.format(exc), evidence(), exc.category)
+        return CheckResult(
+            check, where, Verdict.ERROR, undecidable.format(unplaced(exc, where)), evidence(), exc.category
+        )
+
+
+def unplaced(exc: BaseException, where: str) -> str:
+    """The exception's words without the location the result already carries: a transport names what it asked
+    (`ContainerApp:rg/x: ARM answered 500`), and the result's line puts `where` in front again. Only a leading
+    `where` followed by ": " or " " is dropped (`ContainerApp:rg/x revision v7: ...` keeps `revision v7`)."""
+    said = str(exc)
+    if where and said.startswith(where):
+        rest = said[len(where) :]
+        if rest.startswith(": "):
+            return rest[2:]
+        if rest.startswith(" "):
+            return rest[1:]
+    return said

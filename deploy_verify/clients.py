@@ -15,9 +15,11 @@ import queue
 import shutil
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploy_verify.checks.deadline import BudgetExhausted, Deadline
+from deploy_verify.checks.transports import Failure
 from deploy_verify.checks.transports.arm import ArmUnavailable
 from deploy_verify.checks.transports.kube import KubeReader, KubeUnavailable
 from deploy_verify.config import Environment
@@ -47,6 +49,9 @@ class KubeClients:
                     self.readers[cluster] = KubeReader.in_cluster(cluster)
                 else:
                     assert config.context is not None
+                    missing = missing_kubeconfig(self.env.name, cluster, config.kubeconfig)
+                    if missing:
+                        raise KubeUnavailable(missing, Failure.CREDENTIALS)
                     self.readers[cluster] = KubeReader.from_kubeconfig(cluster, config.context, config.kubeconfig)
             except KubeUnavailable as exc:
                 self.failures[cluster] = exc
@@ -60,6 +65,9 @@ class KubeClients:
         if config.in_cluster:
             return KubeReader.in_cluster(cluster, allow_mutations=True)
         assert config.context is not None
+        missing = missing_kubeconfig(self.env.name, cluster, config.kubeconfig)
+        if missing:
+            raise KubeUnavailable(missing, Failure.CREDENTIALS)
         return KubeReader.from_kubeconfig(cluster, config.context, config.kubeconfig, allow_mutations=True)
 
     def helm_command(self, cluster: str) -> list[str] | None:
@@ -76,6 +84,34 @@ class KubeClients:
     def close(self) -> None:
         for reader in self.readers.values():
             reader.api.close()
+
+
+def missing_kubeconfig(env: str, cluster: str, kubeconfig: str | None) -> str | None:
+    """What to do when no kubeconfig file is there, said before the Kubernetes client says "Invalid kube-config
+    file" (the same words for a missing file, an empty one and a broken one); None when a file is there to read."""
+    if kubeconfig is not None:
+        if Path(kubeconfig).is_file():
+            return None
+        return (
+            f"cluster {cluster}: kubeconfig {kubeconfig} does not exist; point clusters.{cluster}.kubeconfig in the "
+            f"{env} environment file at the cluster's kubeconfig (relative paths are from the repository root), or "
+            "remove the key to use $KUBECONFIG or ~/.kube/config"
+        )
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if any(Path(p).expanduser().is_file() for p in listed) or (not listed and DEFAULT_KUBECONFIG.is_file()):
+        return None
+    where = (
+        f"$KUBECONFIG ({os.environ['KUBECONFIG']}) names no existing file"
+        if listed
+        else (f"$KUBECONFIG is not set and {DEFAULT_KUBECONFIG} does not exist")
+    )
+    return (
+        f"cluster {cluster}: no kubeconfig: {where}; set clusters.{cluster}.kubeconfig in the {env} environment file, "
+        "export KUBECONFIG, or run where ~/.kube/config is (e.g. after `az aks get-credentials`)"
+    )
+
+
+DEFAULT_KUBECONFIG = Path("~/.kube/config").expanduser()
 
 
 class StaticToken:
@@ -142,6 +178,7 @@ class AzureClients:
         self._apps: dict[str, ContainerAppsAPIClient] = {}
         self._web: dict[str, WebSiteManagementClient] = {}
         self._credential: TokenCredential | None = None
+        self._no_credential: ArmUnavailable | None = None  # said once, then raised again for every app
 
     def container_apps(self, subscription: str) -> ContainerAppsAPIClient:
         if subscription not in self._apps:
@@ -177,16 +214,21 @@ class AzureClients:
         return {"base_url": azure.arm_endpoint, "logging_enable": False, "transport": transport}
 
     def _credentials(self) -> TokenCredential:
+        if self._no_credential is not None:
+            raise self._no_credential
         if self._credential is None:
             azure = self.env.azure
             assert azure is not None
             if azure.credential == "token-env":
                 token = os.environ.get(azure.token_env)
                 if not token:
-                    raise ArmUnavailable(
-                        f"environment variable {azure.token_env} is empty or not set; the "
-                        "environment's azure.credential is token-env"
+                    self._no_credential = ArmUnavailable(
+                        f"no Azure credential: environment variable {azure.token_env} is empty or not set (the "
+                        f"environment's azure.credential is token-env); export {azure.token_env}=$(az account "
+                        "get-access-token --query accessToken -o tsv), or set azure.credential: default",
+                        Failure.CREDENTIALS,
                     )
+                    raise self._no_credential
                 self._credential = StaticToken(token)
             else:
                 from azure.identity import DefaultAzureCredential

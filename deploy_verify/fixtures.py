@@ -8,6 +8,8 @@ runs one check family on the test's target with all of them.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Generator
 from typing import Protocol
 
@@ -20,7 +22,7 @@ from deploy_verify.checks.result import CheckResult
 from deploy_verify.checks.transports.bounded import bounded_session
 from deploy_verify.clients import AzureClients, KubeClients
 from deploy_verify.config import Component, Environment
-from deploy_verify.context import Cluster, Context, Target, run_family
+from deploy_verify.context import Cluster, Context, Target, run_family, where_of
 from deploy_verify.durations import parse_duration
 from deploy_verify.evidence import attach_results
 from deploy_verify.family import CLUSTER_PREFIX, Family
@@ -121,15 +123,62 @@ WINDOWS: dict[str, Callable[[Environment], tuple[str, float]]] = {
 }
 
 
-def wait_window(env: Environment, deadline: Deadline, wait: str | None, within: str | None) -> Deadline | None:
+def wait_window(
+    env: Environment, deadline: Deadline, wait: str | None, within: str | None, retry_for: str | None = None
+) -> Deadline | None:
     """The one place a step's wait window is made, always inside the run's budget: a named window of the
-    environment (`wait="rollout"`), or the Gherkin's own `within 2 minutes`."""
+    environment (`wait="rollout"`), the Gherkin's own `within 2 minutes`, else the command line's --retry-for
+    (a step that looks once looks again until it passes or the window ends)."""
     if within is not None:
         return deadline.sub(parse_duration(within), f"step deadline of {within}")
     if wait is not None:
         label, seconds = WINDOWS[wait](env)
         return deadline.sub(seconds, f"{label} of {seconds:g}s")
+    if retry_for is not None:
+        return deadline.sub(parse_duration(retry_for), f"--retry-for {retry_for}")
     return None
+
+
+class WaitProgress:
+    """What a long wait is waiting for, as `kubectl rollout status` says it: the check and target, the last state
+    seen, the time left. Quiet for the first FIRST seconds (a quick wait says nothing), then at most every EVERY
+    seconds, whatever the number of looks (a watch may wake up many times a second)."""
+
+    FIRST = 5.0
+    EVERY = 10.0
+
+    def __init__(self, say: Callable[[str], None], awaited: str, window: Deadline) -> None:
+        self.say, self.awaited, self.window = say, awaited, window
+        self.started = time.monotonic()
+        self.last: float | None = None
+
+    def __call__(self, state: str, left: float) -> None:
+        now = time.monotonic()
+        if now - self.started < self.FIRST or (self.last is not None and now - self.last < self.EVERY):
+            return
+        self.last = now
+        seen = (state.strip().splitlines() or ["no state yet"])[0]
+        seen = seen if len(seen) <= 200 else seen[:197] + "..."
+        self.say(f"waiting for {self.awaited}: {seen}; {left:.0f}s left of the {self.window.label}")
+
+
+def terminal_line(config: pytest.Config) -> Callable[[str], None] | None:
+    """A line to the person at the terminal, past the test's output capture; None on an xdist worker.
+
+    A worker has no terminal: its output reaches the controller only inside test reports, after the test, and lines
+    written to an inherited stderr by several workers would tear the controller's progress line. So under -n the
+    waits stay silent on the terminal; their states are in the report's wait timeline either way."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if hasattr(config, "workerinput") or reporter is None:
+        return None
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def say(line: str) -> None:
+        suspended = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+        with suspended:
+            reporter.write_line(line)  # starts a new line if the progress dots are mid-line
+
+    return say
 
 
 @pytest.fixture
@@ -144,6 +193,7 @@ def verify(
 ) -> Verify:
     """Run a family on this test's target, attach the evidence to the running step, return the results."""
     expectation = run.release.components.get(target.name) if isinstance(target, Component) else None
+    say = terminal_line(request.config)
 
     def keep(state: str) -> None:
         request.node.stash[RECORDED] = state
@@ -151,13 +201,16 @@ def verify(
     def call(
         family: Family, *, wait: str | None = None, within: str | None = None, **options: float | str | bool
     ) -> list[CheckResult]:
+        window = wait_window(run.env, deadline, wait, within, request.config.getoption("retry_for", None))
+        if window is not None and say is not None:
+            window.progress = WaitProgress(say, f"{family.check} on {where_of(target)}", window)
         context = Context(
             run=run,
             clients=Clients(kube, azure),
             http=http_session,
             deadline=deadline,
             expectation=expectation,
-            within=wait_window(run.env, deadline, wait, within),
+            within=window,
             options=options,
             keep=keep,
             fixture=request.getfixturevalue,

@@ -118,38 +118,5 @@ def write_verdict(run: Run, exitstatus: int, config: pytest.Config) -> None:
     write_json_atomic(run.reports / f"verdict-{run.env.name}.json", document)
 
 
-def print_summary(reporter: Any, run: Run, exitstatus: int, markexpr: str) -> None:
-    rows = sorted(run.rows.values(), key=lambda r: (r.component, r.check, r.nodeid))
-    verdict, reason = overall(rows, int(exitstatus))
-    reporter.section(f"deployment verification: {run.env.name}", sep="=", bold=True)
-    if rows:
-        width = max(len(r.component) for r in rows)
-        check_width = max(len(r.check) for r in rows)
-        for r in rows:
-            line = f"{r.component:<{width}}  {r.check:<{check_width}}  {r.outcome.upper():<7} {_first(r.message)}"
-            reporter.write_line(line, **_colour(r.outcome))  # never cut: the reason is the point
-    if verdict == "green":
-        reporter.write_line(f"GATE GREEN: {reason} in environment {run.env.name!r}", green=True, bold=True)
-        return
-    if not rows:
-        selection = f" with -m {markexpr!r}" if markexpr else ""
-        reason = (
-            f"no test selected for environment {run.env.name!r}{selection}: check the marker expression and "
-            "that the environment has components the scenarios apply to"
-        )
-    reporter.write_line(f"GATE RED: {reason}; details in {run.reports / 'verdict.json'}", red=True, bold=True)
-
-
-def _first(message: str) -> str:
-    lines = message.strip().splitlines()
-    if not lines:
-        return ""
-    return lines[0] + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else "")
-
-
-def _colour(outcome: str) -> dict[str, bool]:
-    return {"pass": {"green": True}, "skipped": {"yellow": True}}.get(outcome, {"red": True})
-
-
 def _iso(stamp: float) -> str:
     return dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat(timespec="seconds")

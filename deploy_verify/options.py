@@ -12,6 +12,7 @@ import pytest
 
 from deploy_verify.baseline import BaselineSource, baseline_path
 from deploy_verify.config import ConfigError, load_environment
+from deploy_verify.durations import parse_duration
 from deploy_verify.family import FAMILIES
 from deploy_verify.kinds import KINDS
 from deploy_verify.release import load_release
@@ -96,6 +97,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="where reports go (default: ini deploy_verify_reports_dir, else <rootdir>/reports)",
     )
+    group.addoption(
+        "--retry-for",
+        metavar="DURATION",
+        help="a step that looks once (a health probe, a rollout, an app's state) looks again until it passes or "
+        "DURATION (30s, 2m) ends, inside the budget; steps that say `within` or wait for a rollout keep their window",
+    )
     parser.addini(
         "deploy_verify_env_dir", "where environment files live, relative to the rootdir", default="environments"
     )
@@ -143,6 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     if not _is_gate_run(config):
         return
+    _refuse_partial_runs(config)
     root = config.rootpath
     env_dir = Path(config.getoption("env_dir") or root / config.getini("deploy_verify_env_dir"))
     reports = Path(config.getoption("reports_dir") or root / config.getini("deploy_verify_reports_dir"))
@@ -165,6 +173,33 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = run
     _collect_builtin(config)
     _default_outputs(config, reports)
+
+
+# pytest's re-run habits, by option dest. The cache they need is off (-p no:cacheprovider), so pytest would accept
+# and silently ignore them; and a gate that ran only the tests that failed last time would call the rest green.
+PARTIAL_RUNS = {
+    "lf": "--lf",
+    "failedfirst": "--ff",
+    "newfirst": "--nf",
+    "stepwise": "--sw",
+    "stepwise_skip": "--sw-skip",
+}
+
+
+def _refuse_partial_runs(config: pytest.Config) -> None:
+    """--lf, --ff, --nf, --sw refused in one line; --retry-for checked before anything runs."""
+    given = [flag for dest, flag in PARTIAL_RUNS.items() if config.getoption(dest, False)]
+    if given:
+        raise pytest.UsageError(
+            f"{', '.join(given)}: a gate judges the whole environment on every run, so it does not re-run only what "
+            "failed last time; select with -k or -m, or give a flaky check more time with --retry-for DURATION"
+        )
+    retry = config.getoption("retry_for")
+    if retry is not None:
+        try:
+            parse_duration(retry)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--retry-for: {exc}") from exc
 
 
 def _arg_paths(config: pytest.Config) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sys
 import threading
 import traceback
@@ -65,6 +66,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         verdict, message = gate.classify(call.excinfo, report.when)
         category = category_of(family, item.stash.get(RESULTS, []), call.excinfo)
         report.user_properties += [("verdict", verdict), ("message", message)]
+        bad = red_worst_first(item.stash.get(RESULTS, []))
+        if bad:  # where the leading reason is about: the summary says it once per line, not before every reason
+            report.user_properties.append((WHERE, bad[0].target))
         if category is not None:
             report.user_properties.append(("category", category.value))
         if call.excinfo is not None and isinstance(call.excinfo.value, AssertionError | Undecided):
@@ -85,6 +89,7 @@ class GateRecorder:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.where: dict[str, str] = {}  # nodeid -> the target its leading red reason is about
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -93,6 +98,8 @@ class GateRecorder:
             return
         gate.record(run.rows, report)
         props = dict(report.user_properties)
+        if WHERE in props:
+            self.where.setdefault(report.nodeid, str(props[WHERE]))
         if STATE_PROPERTY in props:
             run.recorded[str(props["component"])] = str(props[STATE_PROPERTY])
         elif props.get("check") == "baseline_recorded" and report.failed:
@@ -119,13 +126,119 @@ class GateRecorder:
             written = write_baseline(run.baseline.path, run.env.name, run.release.release, run.recorded)
             run.baseline_note = f"baseline of {len(written.components)} components written to {run.baseline.path}"
 
-    @pytest.hookimpl
-    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True, specname="pytest_sessionfinish")
+    def pytest_sessionfinish_print_gate(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+        """The outermost sessionfinish (pytest reads hooks from pytest_* names only; specname says which): its tail
+        runs after pytest's own summary and statistics line, so the component table and the GATE line are the last
+        screen of the run, where a person reads first."""
+        yield
         run = self.config.stash.get(RUN, None)
-        if run is not None and not self.config.option.collectonly:
-            gate.print_summary(terminalreporter, run, exitstatus, self.config.getoption("markexpr") or "")
-            if run.baseline_note:
-                terminalreporter.write_line(run.baseline_note, bold=True)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if run is None or reporter is None or self.config.option.collectonly or exitstatus not in SUMMARY_EXITS:
+            return
+        print_gate(reporter, run, exitstatus, self.config.getoption("markexpr") or "", self.where)
+
+
+# The exit statuses after which pytest prints its summary; after any other (an internal error) neither do we.
+SUMMARY_EXITS = frozenset(
+    {
+        pytest.ExitCode.OK,
+        pytest.ExitCode.TESTS_FAILED,
+        pytest.ExitCode.INTERRUPTED,
+        pytest.ExitCode.USAGE_ERROR,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    }
+)
+WHERE = "where"  # the user property naming the target of a red test's leading reason
+
+
+def print_gate(reporter: Any, run: Run, exitstatus: int, markexpr: str, where: dict[str, str]) -> None:
+    """One line per component, green ones first, then what is shared by several (a missing kubeconfig: said once),
+    then each red cluster and component with its reasons, then the GATE line, last. Nothing is cut: the reason is
+    the point."""
+    rows = sorted(run.rows.values(), key=lambda r: (r.component, r.check, r.nodeid))
+    verdict, reason = gate.overall(rows, int(exitstatus))
+    reporter.write_sep("=", f"deployment verification: {run.env.name}", bold=True)
+    lines = table_lines(rows, where)
+    for outcome, line in lines:
+        reporter.write_line(line, **_colour(outcome))
+    if run.baseline_note:
+        reporter.write_line(run.baseline_note, bold=True)
+    if verdict == "green":
+        reporter.write_line(f"GATE GREEN: {reason} in environment {run.env.name!r}", green=True, bold=True)
+        return
+    if not rows:
+        selection = f" with -m {markexpr!r}" if markexpr else ""
+        reason = (
+            f"no test selected for environment {run.env.name!r}{selection}: check the marker expression and "
+            "that the environment has components the scenarios apply to"
+        )
+    reporter.write_line(f"GATE RED: {reason}; details in {run.reports / 'verdict.json'}", red=True, bold=True)
+
+
+def table_lines(rows: list[gate.Row], where: dict[str, str]) -> list[tuple[str, str]]:
+    """(outcome, line) of the summary: the component x check table folded to one line per component, so the red
+    part of a broken environment fits a screen; a reason shared by several components is one line of its own."""
+    width = max((len(r.component) for r in rows), default=0)
+    red = [r for r in rows if r.outcome != "pass"]
+    reasons = {r.nodeid: _reason(r, where.get(r.nodeid, "")) for r in red}
+    owners: dict[str, set[str]] = {}
+    for r in red:
+        owners.setdefault(reasons[r.nodeid][1], set()).add(r.component)
+    shared = {cause for cause, names in owners.items() if len(names) > 1}
+    by_component: dict[str, list[gate.Row]] = {}
+    for r in rows:
+        by_component.setdefault(r.component, []).append(r)
+    lines: list[tuple[str, str]] = []
+    for name, own in by_component.items():
+        if all(r.outcome == "pass" for r in own):
+            lines.append(("pass", f"{name:<{width}}  {'PASS':<6} {', '.join(r.check for r in own)}"))
+    for cause in sorted(shared):
+        hit = [r for r in red if reasons[r.nodeid][1] == cause]
+        worst = _worst(hit)
+        names = sorted({r.component for r in hit})
+        label = f"{len(names)} components"
+        lines.append((worst, f"{label:<{width}}  {worst.upper():<6} {cause} [{', '.join(names)}: {len(hit)} checks]"))
+    # Clusters before components: a cluster's problem (a node waiting for a reboot) often explains its components'.
+    for name, own in sorted(by_component.items(), key=lambda item: not item[0].startswith(CLUSTER_PREFIX)):
+        mine = [r for r in own if r.outcome != "pass" and reasons[r.nodeid][1] not in shared]
+        if mine:
+            worst = _worst(mine)
+            passed = [r.check for r in own if r.outcome == "pass"]
+            tail = f" | passed: {', '.join(passed)}" if passed else ""
+            lines.append((worst, f"{name:<{width}}  {worst.upper():<6} {_said_once(mine, reasons)}{tail}"))
+    return lines
+
+
+def _reason(row: gate.Row, where: str) -> tuple[str, str]:
+    """(where, cause): the first line of the row's message, split at its target when known; "(+N more)" when the
+    test had several red results."""
+    lines = row.message.strip().splitlines() or [""]
+    first = lines[0] + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else "")
+    if where and first.startswith(f"{where}: "):
+        return where, first[len(where) + 2 :]
+    return "", first
+
+
+def _said_once(rows: list[gate.Row], reasons: dict[str, tuple[str, str]]) -> str:
+    """`check: where: cause | check2: cause2`: the target once per line, checks with the same cause together."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for r in sorted(rows, key=lambda r: (gate.RANK[r.outcome] * -1, r.check)):
+        grouped.setdefault(reasons[r.nodeid], []).append(r.check)
+    parts, said = [], ""
+    for (where, cause), checks in grouped.items():
+        located = f"{where}: {cause}" if where and where != said else cause
+        said = where or said
+        parts.append(f"{', '.join(checks)}: {located}")
+    return " | ".join(parts)
+
+
+def _worst(rows: list[gate.Row]) -> str:
+    return max((r.outcome for r in rows), key=lambda o: gate.RANK[o])
+
+
+def _colour(outcome: str) -> dict[str, bool]:
+    return {"pass": {"green": True}, "skipped": {"yellow": True}}.get(outcome, {"red": True})
 
 
 def slack(budget: float) -> float:
@@ -176,6 +289,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     run = config.stash.get(RUN, None)
     if run is not None and not hasattr(config, "workerinput"):
         config.pluginmanager.register(GateRecorder(config), "deploy-verify-gate")
+        _drop_short_summary_of_verdicts(config)
         if not config.option.collectonly:
             guard = LastResort(config, run)
             guard.timer.start()
@@ -190,6 +304,26 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 GUARD = pytest.StashKey[LastResort]()
+
+
+def _drop_short_summary_of_verdicts(config: pytest.Config) -> None:
+    """pytest's "short test summary info" repeats, node id by node id, what the gate's table says once per
+    component, and would push the table off the last screen. Left out unless the user asked with -r."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or _asked_for_report_chars(config):
+        return
+    reporter.reportchars = reporter.reportchars.replace("f", "").replace("E", "")
+
+
+def _asked_for_report_chars(config: pytest.Config) -> bool:
+    """-r CHARS on the command line, in PYTEST_ADDOPTS or in the ini addopts: honoured as given."""
+    words = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))]
+    words += config.getini("addopts")
+    return any(w == "--report-chars" or w.startswith("--report-chars=") or _is_short_r(w) for w in words)
+
+
+def _is_short_r(word: str) -> bool:
+    return word.startswith("-r") and not word.startswith("--")
 
 
 @pytest.hookimpl(trylast=True)

@@ -135,8 +135,8 @@ def test_failed_revision_ends_the_wait_at_once(apps):
 def test_missing_app_fails_with_the_arm_message(apps):
     result = app(apps, "rg-demo", "nope")
     assert result.verdict is Verdict.FAIL
-    assert result.message == (
-        "ContainerApp:rg-demo/nope not found: ResourceNotFound: The Resource 'Microsoft.App/containerApps/nope' under "
+    assert result.line() == (
+        "ContainerApp:rg-demo/nope: not found: ResourceNotFound: The Resource 'Microsoft.App/containerApps/nope' under "
         "resource group 'rg-demo' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix; "
         "was it deployed to this resource group?"
     )
@@ -210,7 +210,7 @@ def test_refused_credentials_are_an_error(arm, pki):
     result = app(apps, "rg-demo", "orders")
     assert result.verdict is Verdict.ERROR
     # A 401 is about the credential, never about roles (that is a 403's advice).
-    assert result.message == (
+    assert result.line() == (
         "ContainerApp:rg-demo/orders: ARM refused the credentials (401): InvalidAuthenticationToken: "
         "The access token is invalid.; the Azure credential: the token is invalid or expired; refresh it: a new "
         "token for https://management.azure.com (azure.credential: token-env), or `az login` / the workload or "
@@ -232,7 +232,7 @@ def test_throttling_past_the_budget_is_an_error_that_says_so(arm, apps):
     started = time.monotonic()
     result = app(apps, "rg-demo", "orders", seconds=5)
     assert result.verdict is Verdict.ERROR
-    assert result.message.startswith("ContainerApp:rg-demo/orders: throttled by ARM (429, Retry-After 30s) with ")
+    assert result.line().startswith("ContainerApp:rg-demo/orders: throttled by ARM (429, Retry-After 30s) with ")
     assert result.message.endswith(
         "s of the test budget left; run fewer checks per subscription at once or raise the budget"
     )
@@ -243,7 +243,7 @@ def test_server_error_is_an_error_with_arms_code(arm, apps):
     arm.set_faults([{"prefix": ORDERS_ID.lower(), "status": 500}])
     result = app(apps, "rg-demo", "orders")
     assert result.verdict is Verdict.ERROR
-    assert result.message.startswith("ContainerApp:rg-demo/orders: ARM answered 500: InternalServerError")
+    assert result.line().startswith("ContainerApp:rg-demo/orders: ARM answered 500: InternalServerError")
 
 
 def test_slow_arm_is_an_error_inside_the_budget(arm, apps):
@@ -251,7 +251,7 @@ def test_slow_arm_is_an_error_inside_the_budget(arm, apps):
     started = time.monotonic()
     result = app(apps, "rg-demo", "orders", seconds=1.5)
     assert result.verdict is Verdict.ERROR
-    assert result.message.startswith("ContainerApp:rg-demo/orders: ARM did not answer in time or is unreachable")
+    assert result.line().startswith("ContainerApp:rg-demo/orders: ARM did not answer in time or is unreachable")
     assert time.monotonic() - started < 3
 
 
@@ -263,7 +263,7 @@ def test_arm_unreachable_is_an_error(pki):
     apps, _ = clients(gone, bundle)
     result = app(apps, "rg-demo", "orders", seconds=5)
     assert result.verdict is Verdict.ERROR
-    assert result.message.startswith("ContainerApp:rg-demo/orders: ARM did not answer in time or is unreachable")
+    assert result.line().startswith("ContainerApp:rg-demo/orders: ARM did not answer in time or is unreachable")
 
 
 def test_checks_only_read(arm, apps, web):

@@ -587,7 +587,7 @@ TRAFFIC_STATES = [
         split_app([{"revisionName": "web--b", "weight": 50}, {"revisionName": "web--gone", "weight": 50}]),
         None,
         Verdict.FAIL,
-        "ContainerApp:rg/web revision web--gone not found: ResourceNotFound: The Resource "
+        "revision web--gone not found: ResourceNotFound: The Resource "
         "'Microsoft.App/containerApps/web/revisions/web--gone' under resource group 'rg' was not found. For more "
         "details please go to https://aka.ms/ARMResourceNotFoundFix; the app names it (as its latest, latest ready, "
         "or in its traffic), but ARM has no such revision",
@@ -620,7 +620,7 @@ TRAFFIC_STATES = [
         split_app([{"weight": 100, "label": "x"}]),
         None,
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM answered with traffic[0] naming no revision (neither revisionName nor "
+        "ARM answered with traffic[0] naming no revision (neither revisionName nor "
         "latestRevision); is a proxy or captive portal in the way, or does azure.arm_endpoint point at something "
         "other than ARM?",
     ),
@@ -629,7 +629,7 @@ TRAFFIC_STATES = [
         split_app([{"latestRevision": True, "weight": "100"}]),
         None,
         Verdict.ERROR,
-        'ContainerApp:rg/web: ARM answered with configuration.ingress.traffic[0].weight = "100", which the API '
+        'ARM answered with configuration.ingress.traffic[0].weight = "100", which the API '
         "documents as an integer; is a proxy or captive portal in the way, or does azure.arm_endpoint point at "
         "something other than ARM?",
     ),
@@ -827,7 +827,7 @@ def test_malformed_answers_are_errors_that_say_so(arm, apps, case, fault, messag
     arm.set_state(state(container_app(), revision("web--b")))
     arm.set_faults([{"prefix": APP_ID.lower(), **fault}])
     result = judge_app(apps)
-    assert (result.verdict, result.message) == (Verdict.ERROR, message)
+    assert (result.verdict, result.line()) == (Verdict.ERROR, message)
     assert result.category is Category.UNREACHABLE
 
 
@@ -838,9 +838,9 @@ def test_malformed_list_is_an_error(arm, web):
         [{"prefix": f"{SITE_ID}/deployments".lower(), "body": '{"value": "nope"}', "content_type": "application/json"}]
     )
     result = judge_site(web)
-    assert (result.verdict, result.message) == (
+    assert (result.verdict, result.line()) == (
         Verdict.ERROR,
-        "FunctionApp:rg/events deployments: ARM answered with JSON a string where the API documents an object" + TAIL,
+        "FunctionApp:rg/events: deployments: ARM answered with JSON a string where the API documents an object" + TAIL,
     )
 
 
@@ -849,7 +849,7 @@ REFUSALS = [
         "401 invalid token",
         {"status": 401},
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM refused the credentials (401): InvalidAuthenticationToken: The access token is "
+        "ARM refused the credentials (401): InvalidAuthenticationToken: The access token is "
         "invalid.; the bearer token in $DV_TEST_TOKEN (azure.credential: token-env): the token is invalid or expired; "
         "put a fresh one there (`export DV_TEST_TOKEN=$(az account get-access-token --resource "
         "https://management.azure.com --query accessToken -o tsv)`; such tokens last about an hour)",
@@ -862,7 +862,7 @@ REFUSALS = [
             "message": "The access token expiry UTC time is earlier.",
         },
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM refused the credentials (401): ExpiredAuthenticationToken: The access token expiry "
+        "ARM refused the credentials (401): ExpiredAuthenticationToken: The access token expiry "
         "UTC time is earlier.; the bearer token in $DV_TEST_TOKEN (azure.credential: token-env): the token has "
         "expired; put a fresh one there (`export DV_TEST_TOKEN=$(az account get-access-token --resource "
         "https://management.azure.com --query accessToken -o tsv)`; such tokens last about an hour)",
@@ -871,7 +871,7 @@ REFUSALS = [
         "403 on a read",
         {"status": 403},
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM refused the request (403): AuthorizationFailed: The client 'ci@example.test' with "
+        "ARM refused the request (403): AuthorizationFailed: The client 'ci@example.test' with "
         "object id '7d1e2f3a-0b4c-4d5e-8f6a-9b0c1d2e3f4a' does not have authorization to perform action "
         f"'Microsoft.App/containerApps/read' over scope '{APP_ID}' or the scope is invalid. If access was recently "
         "granted, please refresh your credentials.; the identity needs Microsoft.App/containerApps/read: Reader on "
@@ -881,14 +881,14 @@ REFUSALS = [
         "403 by a policy, not a role",
         {"status": 403, "code": "RequestDisallowedByPolicy", "message": "Resource 'web' was disallowed by policy."},
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM refused the request (403): RequestDisallowedByPolicy: Resource 'web' was disallowed "
+        "ARM refused the request (403): RequestDisallowedByPolicy: Resource 'web' was disallowed "
         "by policy.; an Azure Policy assignment denies it (ARM's message names the policy), not a missing role",
     ),
     (
         "403 without the action in ARM's words",
         {"status": 403, "code": "AuthorizationFailed", "message": "Access denied."},
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM refused the request (403): AuthorizationFailed: Access denied.; the identity lacks a "
+        "ARM refused the request (403): AuthorizationFailed: Access denied.; the identity lacks a "
         "role here: Reader on the resource group grants every read the suite makes (the app settings version source "
         "needs Microsoft.Web/sites/config/list/action as well)",
     ),
@@ -896,14 +896,14 @@ REFUSALS = [
         "409",
         {"status": 409, "code": "Conflict", "message": "The resource is being updated."},
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM answered 409: Conflict: The resource is being updated.; another operation is "
+        "ARM answered 409: Conflict: The resource is being updated.; another operation is "
         "changing the resource: look at its activity log and run again once it ends",
     ),
     (
         "412",
         {"status": 412},
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM answered 412: PreconditionFailed: The ARM test server answers 412 (a scripted "
+        "ARM answered 412: PreconditionFailed: The ARM test server answers 412 (a scripted "
         "fault).; another operation is changing the resource: look at its activity log and run again once it ends",
     ),
     ("500 once: tried again", {"status": 500, "times": 1}, Verdict.PASS, PASS_B),
@@ -912,7 +912,7 @@ REFUSALS = [
         "503 for ever",
         {"status": 503, "retry_after": 0},
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM answered 503: ServiceUnavailable: The ARM test server answers 503 (a scripted "
+        "ARM answered 503: ServiceUnavailable: The ARM test server answers 503 (a scripted "
         "fault). (3 tries); ARM or the resource provider is failing: see the Azure status page and the resource's "
         "activity log, and run again later",
     ),
@@ -920,14 +920,14 @@ REFUSALS = [
         "503 with a Retry-After past the budget",
         {"status": 503, "retry_after": 60},
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM answered 503: ServiceUnavailable: The ARM test server answers 503 (a scripted "
+        "ARM answered 503: ServiceUnavailable: The ARM test server answers 503 (a scripted "
         "fault).; it asked to try again after 60s, more than the 20s of the test budget left",
     ),
     (
         "400",
         {"status": 400, "code": "BadRequest", "message": "Bad request."},
         Verdict.ERROR,
-        "ContainerApp:rg/web: ARM answered 400: BadRequest: Bad request.",
+        "ARM answered 400: BadRequest: Bad request.",
     ),
 ]
 
@@ -949,7 +949,7 @@ def test_refusals(arm, apps, case, fault, verdict, message):
             "rg",
             "nope",
             Verdict.FAIL,
-            "ContainerApp:rg/nope not found: ResourceNotFound: The Resource 'Microsoft.App/containerApps/nope' under "
+            "ContainerApp:rg/nope: not found: ResourceNotFound: The Resource 'Microsoft.App/containerApps/nope' under "
             "resource group 'rg' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix; "
             "was it deployed to this resource group?",
         ),
@@ -967,7 +967,7 @@ def test_refusals(arm, apps, case, fault, verdict, message):
 def test_not_found_says_what_is_missing(arm, apps, group, name, verdict, message):
     arm.set_state(state(container_app(), revision("web--b")))
     result = check_container_app(apps, AppRef(group, name), AppExpectation(), Deadline.after(10))
-    assert (result.verdict, result.message) == (verdict, message)
+    assert (result.verdict, result.line()) == (verdict, message)
 
 
 @pytest.mark.states("arm")
@@ -976,7 +976,7 @@ def test_unknown_subscription_is_an_error_about_the_environment(arm, pki):
     other = "00000000-0000-0000-0000-0000000000ff"
     with ContainerAppsAPIClient(StaticToken(TOKEN), other, **options(arm, pki)) as client:
         result = judge_app(client)
-    assert (result.verdict, result.message) == (
+    assert (result.verdict, result.line()) == (
         Verdict.ERROR,
         f"ContainerApp:rg/web: SubscriptionNotFound: The subscription '{other}' could not be found.; check the "
         "environment's azure.subscriptions subscription_id, and that the credential's tenant holds that subscription",
@@ -996,7 +996,7 @@ def test_a_credential_that_gives_no_token(arm, pki):
     arm.set_state(state(container_app(), revision("web--b")))
     with ContainerAppsAPIClient(NoToken(), SUB, **options(arm, pki)) as client:
         result = judge_app(client)
-    assert (result.verdict, result.message) == (
+    assert (result.verdict, result.line()) == (
         Verdict.ERROR,
         "ContainerApp:rg/web: no token from the Azure credential: DefaultAzureCredential failed to retrieve a token "
         "from the included credentials.; refresh it: a new token for https://management.azure.com "
@@ -1417,9 +1417,9 @@ def test_reading_app_settings_without_the_list_action_names_the_role(arm, web):
     arm.set_state(function_state())
     arm.set_faults([{"prefix": f"{SITE_ID}/config/appsettings/list".lower(), "status": 403}])
     result = judge_site(web, source="app_setting:APP_VERSION")
-    assert (result.verdict, result.message) == (
+    assert (result.verdict, result.line()) == (
         Verdict.ERROR,
-        "FunctionApp:rg/events app settings: ARM refused the request (403): AuthorizationFailed: The client "
+        "FunctionApp:rg/events: app settings: ARM refused the request (403): AuthorizationFailed: The client "
         "'ci@example.test' with object id '7d1e2f3a-0b4c-4d5e-8f6a-9b0c1d2e3f4a' does not have authorization to "
         "perform action 'Microsoft.Web/sites/config/list/action' over scope "
         f"'{SITE_ID}/config/appsettings' or the scope is invalid. If access was recently granted, please refresh your "

@@ -113,7 +113,7 @@ def test_a_new_family_module_is_collected_registered_and_runs(project):
 
     result = run_quota(project, "-m", "quota")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*broken*quota_within_limit*FAIL*uses 12 of 10 quota units*", "GATE RED: *"])
+    result.stdout.fnmatch_lines(["*broken*FAIL*quota_within_limit: *uses 12 of 10 quota units*", "GATE RED: *"])
     verdict = json.loads((project.path / "reports" / "verdict.json").read_text())
     rows = {t["component"]: (t["check"], t["outcome"], t["category"]) for t in verdict["tests"]}
     assert rows == {"broken": ("quota_within_limit", "fail", "Provisioning"), "web": ("quota_within_limit", "pass", "")}
