@@ -105,6 +105,13 @@ options:
   etcdBinary: ${bin_dir}/etcd
   kwokControllerBinary: ${bin_dir}/kwok
   kubeAuditPolicy: ${config_dir}/audit-policy.yaml
+# Events live 1h by default; the failure stages' events (BackOff, Failed) are made once, at start-up, and tests
+# read them as evidence, so a testbed up longer than an hour would lose them.
+componentsPatches:
+  - name: kube-apiserver
+    extraArgs:
+      - key: event-ttl
+        value: 24h
 EOF
   # Stages: supplying any Stage replaces KWOK's built-in set, so the five defaults go in first, then the testbed's
   # failure stages (CrashLoopBackOff, ImagePullBackOff, not ready, OOMKilled), selected by the label dv.test/fault.
