@@ -26,7 +26,6 @@ from deploy_verify import gate
 from deploy_verify.checks.result import Category
 from deploy_verify.family import CLUSTER_PREFIX
 from deploy_verify.options import PHASES
-from deploy_verify.run import RUN
 
 if TYPE_CHECKING:
     from deploy_verify.config import Environment
@@ -267,10 +266,9 @@ def _git(repository: Path, *args: str) -> str | None:
 def source_verdict(run: Run) -> str:
     """The verdict a promotion into this environment stands on: that of `promotes_from`, from the file the promotion
     check reads (--source-verdict, else <reports>/verdict-<source>.json, as in steps.promotion_steps)."""
-    source = run.env.promotes_from
-    if source is None:
+    source, path = run.env.promotes_from, run.source_verdict_path()
+    if source is None or path is None:
         return "-"
-    path = Path(run.source_verdict) if run.source_verdict else run.reports / f"verdict-{source}.json"
     document = _read_json(path)
     if document is None:
         return f"none: no verdict of {source!r} at {path}"
@@ -297,15 +295,6 @@ def record_test(run: Run, target: str, phases: list[str]) -> None:
     _dynamic.severity(severity_of(phases, run.env.protected))
     for name, url in links_of(run.env, target):
         _dynamic.link(url, name=name)
-
-
-@pytest.hookimpl(trylast=True)  # after allure-pytest-bdd has started the test's result
-def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
-    run = request.config.stash.get(RUN, None)
-    if run is None or "target_name" not in request.fixturenames:
-        return
-    target = request.getfixturevalue("target_name")
-    record_test(run, target, phases_of(request.config.getoption("markexpr") or ""))
 
 
 def _executor() -> dict[str, str]:

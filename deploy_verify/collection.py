@@ -82,7 +82,7 @@ def _targets(env: Environment, family: Family) -> list[Any]:
     return [pytest.param(c.name, id=f"{env.name}/{c.name}", marks=getattr(pytest.mark, c.kind)) for c in applies]
 
 
-def _scenario_of(item: pytest.Item) -> tuple[str, str]:
+def scenario_of(item: pytest.Item) -> tuple[str, str]:
     """(feature file name, scenario name) of a scenario test."""
     from pytest_bdd.scenario import scenario_wrapper_template_registry
 
@@ -94,7 +94,7 @@ def _switched_off(config: pytest.Config, item: pytest.Item) -> bool:
     """A built-in scenario the repository lists under `deploy_verify_disable` (its own ones it can just delete)."""
     if item.path.resolve().parent != BUILTIN_FEATURES:
         return False
-    feature, scenario = _scenario_of(item)
+    feature, scenario = scenario_of(item)
     return any(entry in (feature, f"{feature}::{scenario}") for entry in config.getini("deploy_verify_disable"))
 
 

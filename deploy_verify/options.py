@@ -206,26 +206,23 @@ def _arg_paths(config: pytest.Config) -> list[Path]:
     return [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
 
 
-def feature_dirs(config: pytest.Config) -> list[Path]:
-    """The repository's feature folders (ini deploy_verify_features, default `features`), then the built-in one."""
+def _is_gate_run(config: pytest.Config) -> bool:
+    """A gate run collects feature files: it names one, one of the repository's feature folders (ini
+    deploy_verify_features, default `features`), something inside one or a folder that holds one (`pytest` in the
+    repository), or the built-in folder or something inside it. `pytest tests` beside features/ is not one."""
     from deploy_verify.collection import BUILTIN_FEATURES
 
     own = [(config.rootpath / entry).resolve() for entry in config.getini("deploy_verify_features")]
-    return [*own, BUILTIN_FEATURES]
-
-
-def _is_gate_run(config: pytest.Config) -> bool:
-    """A gate run collects feature files: it names one, a feature folder, something inside one, or a folder that
-    holds one (`pytest` in the repository). `pytest tests` in a repository that also has features is not one."""
-    folders = feature_dirs(config)
     for path in _arg_paths(config):
-        if path.suffix == ".feature":
+        if path.suffix == ".feature" or _within(path, BUILTIN_FEATURES):
             return True
-        if any(path == f or f in path.parents or path in f.parents for f in folders[:-1]):
-            return True
-        if path == folders[-1] or folders[-1] in path.parents:
+        if any(_within(path, f) or _within(f, path) for f in own):
             return True
     return False
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def _env_name(config: pytest.Config, env_dir: Path) -> str:
@@ -249,7 +246,7 @@ def _collect_builtin(config: pytest.Config) -> None:
     named = config.args_source == pytest.Config.ArgsSource.ARGS
     if named and not any(p.is_dir() and "::" not in a for p, a in zip(paths, config.args, strict=True)):
         return
-    if any(p == BUILTIN_FEATURES or BUILTIN_FEATURES in p.parents or p in BUILTIN_FEATURES.parents for p in paths):
+    if any(_within(p, BUILTIN_FEATURES) or _within(BUILTIN_FEATURES, p) for p in paths):
         return
     config.args.append(str(BUILTIN_FEATURES))
 

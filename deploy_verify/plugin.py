@@ -14,6 +14,5 @@ pytest_plugins = [
     "deploy_verify.collection",  # one test per (scenario, target), sharding
     "deploy_verify.fixtures",  # clients, the run's deadline, `verify`
     "deploy_verify.reporting",  # verdicts, categories, summary, verdict.json, Allure extras
-    "deploy_verify.allure_meta",  # the report as a promotion record: per-test severity, links, history per environment
     *step_modules(),
 ]

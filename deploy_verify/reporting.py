@@ -18,7 +18,7 @@ import pytest
 from deploy_verify import allure_meta, gate
 from deploy_verify.baseline import STATE_PROPERTY, write_baseline
 from deploy_verify.checks.result import Category, CheckResult, Verdict
-from deploy_verify.collection import family_of
+from deploy_verify.collection import family_of, scenario_of
 from deploy_verify.family import CLUSTER_PREFIX, Family
 from deploy_verify.kinds import KINDS
 from deploy_verify.run import RECORDED, RESULTS, RUN, Run
@@ -52,7 +52,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     component = item.callspec.params.get("target_name") if hasattr(item, "callspec") else None
     family = family_of(item)
-    scenario = (getattr(item, "obj", None).__doc__ or "").partition(": ")[2]
+    scenario = scenario_of(item)[1]
     report.user_properties += [
         ("component", component),
         ("check", family.check if family else "?"),
@@ -328,13 +328,15 @@ def _is_short_r(word: str) -> bool:
 
 @pytest.hookimpl(trylast=True)
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
-    """Allure: titles that name the component and environment; labels to group by environment and component."""
+    """Allure: titles that name the component and environment, labels to group by them; the promotion record's
+    severity, links and environment parameter (runs after allure-pytest-bdd has started the test's result)."""
     if "target_name" not in request.fixturenames:
         return
     target = request.getfixturevalue("target_name")
-    env = request.getfixturevalue("environment")
-    kind = "cluster" if target.startswith(CLUSTER_PREFIX) else KINDS[env.component(target).kind].name
-    allure_meta.label_test(env.name, target, kind, feature.name, scenario.name)
+    run = request.getfixturevalue("run")
+    kind = "cluster" if target.startswith(CLUSTER_PREFIX) else KINDS[run.env.component(target).kind].name
+    allure_meta.label_test(run.env.name, target, kind, feature.name, scenario.name)
+    allure_meta.record_test(run, target, allure_meta.phases_of(request.config.getoption("markexpr") or ""))
 
 
 @pytest.hookimpl(trylast=True)

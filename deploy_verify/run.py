@@ -37,6 +37,17 @@ class Run:
     env_dir: Path = Path("environments")
     source_verdict: str | None = None  # --source-verdict
 
+    def source_verdict_path(self) -> Path | None:
+        """Where the verdict of the environment this one promotes from is read: --source-verdict, else
+        <reports>/verdict-<promotes_from>.json; None when it promotes from nothing."""
+        if self.env.promotes_from is None:
+            return None
+        return (
+            Path(self.source_verdict)
+            if self.source_verdict
+            else self.reports / f"verdict-{self.env.promotes_from}.json"
+        )
+
 
 RUN = pytest.StashKey[Run]()
 RESULTS = pytest.StashKey[list[CheckResult]]()  # the results a test's steps produced, for its summary line

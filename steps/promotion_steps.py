@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,8 +50,8 @@ def promotion_source(run: Run) -> Generator[Source, None, None]:
 def load_source(run: Run) -> Source:
     name = str(run.env.promotes_from)
     source = Source(name)
-    chosen = run.source_verdict
-    path = Path(chosen) if chosen else run.reports / f"verdict-{name}.json"
+    path = run.source_verdict_path()
+    assert path is not None  # the promotion family applies only where the environment promotes from another
     source.verdict_file = str(path)
     try:
         source.env = load_environment(name, run.env_dir)
