@@ -1,6 +1,7 @@
 """Kubernetes rollout verification at scale on KWOK: time to verdict, API requests, and kubectl for comparison.
 
     .venv/bin/python bench/kube.py [--deployments 50 500] [--workers 0 4] [--repeat 3] [--full]
+                                   [--forms listed selection | --selection]
 
 Starts its own KWOK cluster `dv-bench` (state in /tmp/dv-bench-state, never the testbed's dv-a/dv-b), creates 10
 namespaces with N Deployments (1 replica each) and one headless Service per Deployment (a ClusterIP for each would
@@ -17,6 +18,14 @@ timed is verification, not deployment. Then, for each N (ascending; each N adds 
   - in the same run, the same question asked with kubectl, the way it is scripted: `kubectl rollout status` per
     Deployment, one after the other, and `kubectl wait --for=condition=Available deployment --all` per namespace;
     printed as ratios kubectl / suite (`-m rollout`, wall time against wall time).
+The environment file takes one of two forms (`--forms`, default `listed`; `--selection` = `--forms selection`):
+`listed`, one hand-named component per Deployment; `selection`, ONE component `bulk` with
+`select: {namespaces: [ns-00 .. ns-09], labels: "tier=bulk"}` (every bench Deployment carries that label), which the
+suite resolves on the xdist controller into N members `app-NNNN@dv-bench` and reads again at the end of the run (a
+member that appeared meanwhile turns the gate red); the release file maps by name in both. With both forms, each suite
+run is repeated per form, interleaved, and the ratios selection / listed are printed; the suite's LISTs of the
+selected kind are split by time into the controller's resolution (the leading LISTs, one per namespace, before any
+other request), the final re-read (the trailing ones, after every check's request) and the checks' own.
 Then a crash loop: Deployment `crash/crash-app` (2 replicas, maxSurge 1, maxUnavailable 0) is updated from a healthy
 v1 to a v2 whose pods crash-loop (label dv.test/fault: crashloop) while the v1 pods keep serving; from the moment of
 the update, the suite (`-m rollout`, an environment holding only that Deployment) and `kubectl rollout status` run
@@ -53,6 +62,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +77,9 @@ SHORT_PROGRESS_DEADLINE = 60
 SUITE_AGENT = "OpenAPI-Generator/"  # the official kubernetes Python client's User-Agent prefix
 KUBECTL_AGENT = "kubectl/"
 SELECTIONS = {"rollout": "rollout", "4 checks": "rollout or pods or image or endpoints"}
+FORMS = ("listed", "selection")  # N hand-named components, or one `select:` component standing for all N
+SELECTION_NAME, SELECTION_LABELS = "bulk", "tier=bulk"  # the selection component; every bench Deployment has the label
+SELECTED_PLURAL = "deployments"  # what the selection lists: its kind's resource
 CRASH_TARGET = 50.0  # "at least 50 times sooner"
 
 # Bytecode caching on, as on a user's machine (see bench/overhead.py).
@@ -280,11 +293,13 @@ def deployment_yaml(
     replicas: int,
     extra_labels: str = "",
     progress_deadline: int | None = None,
+    labels: str = "",
 ) -> str:
     deadline = f"\n  progressDeadlineSeconds: {progress_deadline}" if progress_deadline else ""
+    own = f", labels: {{{labels}}}" if labels else ""
     return f"""apiVersion: apps/v1
 kind: Deployment
-metadata: {{name: {name}, namespace: {namespace}}}
+metadata: {{name: {name}, namespace: {namespace}{own}}}
 spec:
   replicas: {replicas}{deadline}
   selector: {{matchLabels: {{app: {name}}}}}
@@ -312,7 +327,9 @@ def workloads_yaml(count: int, replicas: int) -> str:
     docs = [f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: ns-{n:02d}}}\n" for n in range(NAMESPACES)]
     for i in range(count):
         namespace, name = app(i)
-        docs += [deployment_yaml(namespace, name, "registry.example.test/bench/app:1.0.0", replicas)]
+        key, _, value = SELECTION_LABELS.partition("=")
+        labels = f"{key}: {value}"  # what the `selection` form selects on (the listed form ignores it)
+        docs += [deployment_yaml(namespace, name, "registry.example.test/bench/app:1.0.0", replicas, labels=labels)]
         docs += [service_yaml(namespace, name)]
     return "---\n".join(docs)
 
@@ -355,7 +372,11 @@ def unsettled(cluster: Cluster, count: int) -> list[str]:
     return lagging
 
 
-def write_environment(directory: Path, name: str, cluster: Cluster, components: list[tuple[str, str]]) -> None:
+def write_environment(
+    directory: Path, name: str, cluster: Cluster, components: list[tuple[str, str]], form: str = "listed"
+) -> None:
+    """`listed`: one component per (namespace, Deployment); `selection`: one component selecting every Deployment
+    labelled tier=bulk in the bench namespaces (the cluster holds exactly `components` of them)."""
     lines = [
         f"name: {name}",
         "budget: 30m",
@@ -365,10 +386,19 @@ def write_environment(directory: Path, name: str, cluster: Cluster, components: 
         f"  {CLUSTER}: {{context: {CONTEXT}, kubeconfig: {cluster.kubeconfig}}}",
         "components:",
     ]
-    lines += [
-        f"  - {{name: {n}, kind: deployment, cluster: {CLUSTER}, namespace: {ns}, workload: {n}}}"
-        for ns, n in components
-    ]
+    if form == "selection":
+        namespaces = ", ".join(f"ns-{n:02d}" for n in range(NAMESPACES))
+        lines += [
+            f"  - name: {SELECTION_NAME}",
+            "    kind: deployment",
+            f"    cluster: {CLUSTER}",
+            f'    select: {{namespaces: [{namespaces}], labels: "{SELECTION_LABELS}"}}',
+        ]
+    else:
+        lines += [
+            f"  - {{name: {n}, kind: deployment, cluster: {CLUSTER}, namespace: {ns}, workload: {n}}}"
+            for ns, n in components
+        ]
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{name}.yaml").write_text("\n".join(lines) + "\n")
 
@@ -378,6 +408,14 @@ def write_release(path: Path, components: list[tuple[str, str]]) -> None:
 
 
 # --- counting API requests ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    at: float  # requestReceivedTimestamp, seconds since the epoch
+    verb: str
+    resource: str
+    namespace: str | None
 
 
 @dataclass
@@ -390,6 +428,26 @@ class Requests:
     lists_per_kind_ns: Counter[str] = field(default_factory=Counter)
     object_gets: int = 0  # GETs of one named object: what "does not grow with N" rules out
     metric_list_watch: float = 0.0
+    timeline: list[Request] = field(default_factory=list)  # every request, in the order the API server received them
+
+    def phases(self, plural: str) -> tuple[list[Request], list[Request]]:
+        """(resolution, final re-read) of a selection over `plural`: the leading and the trailing run of LISTs of
+        it, one per namespace, that no other request interrupts. The controller resolves before any worker exists and
+        re-reads after every test has ended, so both are contiguous; a worker's first (or last) LIST of the kind in a
+        namespace already read in the run ends the run. Meaningful for the selection form only (in a listed run the
+        first worker's first LIST would be taken for a resolution)."""
+
+        def run_of(requests: list[Request]) -> list[Request]:
+            taken: list[Request] = []
+            for r in requests:
+                if r.verb != "list" or r.resource != plural or r.namespace in {t.namespace for t in taken}:
+                    break
+                taken.append(r)
+            return taken
+
+        leading = run_of(self.timeline)
+        trailing = run_of(self.timeline[len(leading) :][::-1])[::-1]
+        return leading, trailing
 
     @property
     def max_per_namespace(self) -> int:
@@ -432,6 +490,8 @@ class Audit:
             resource = ref.get("resource") or event["requestURI"].split("?")[0]
             namespace = ref.get("namespace")
             counted.total += 1
+            received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+            counted.timeline.append(Request(received, event["verb"], resource, namespace))
             counted.by_verb_resource[f"{event['verb']} {resource}"] += 1
             if namespace:
                 counted.per_namespace[namespace] += 1
@@ -439,6 +499,7 @@ class Audit:
                 counted.lists_per_kind_ns[f"{resource} {namespace or '*'}"] += 1
             if event["verb"] == "get" and ref.get("name"):
                 counted.object_gets += 1
+        counted.timeline.sort(key=lambda r: r.at)
         return counted
 
     def _list_watch_metric(self) -> float:
@@ -593,6 +654,11 @@ class Row:
     label: str
     measured: Measured
     calls: int = 0
+    form: str = ""  # the suite's environment form (FORMS); empty for kubectl
+
+    @property
+    def workers(self) -> int:
+        return int(self.label.rsplit("-n ", 1)[1])
 
 
 def median_of(runs: list[Measured]) -> Measured:
@@ -602,32 +668,46 @@ def median_of(runs: list[Measured]) -> Measured:
 
 
 def bench_count(
-    cluster: Cluster, audit: Audit, work: Path, count: int, workers: list[int], selections: list[str], repeat: int
+    cluster: Cluster,
+    audit: Audit,
+    work: Path,
+    count: int,
+    workers: list[int],
+    selections: list[str],
+    repeat: int,
+    forms: list[str],
 ) -> list[Row]:
     components = [app(i) for i in range(count)]
-    env_dir = work / f"env-{count}"
-    write_environment(env_dir, "bench", cluster, components)
-    release = work / f"release-{count}.yaml"
+    env_dirs = {form: work / f"env-{count}-{form}" for form in forms}
+    for form, env_dir in env_dirs.items():
+        write_environment(env_dir, "bench", cluster, components, form)
+    release = work / f"release-{count}.yaml"  # by Deployment name: a member's default release key is its object name
     write_release(release, components)
     reports = work / f"reports-{count}"
     reports.mkdir(exist_ok=True)
-    suite_runs: dict[tuple[str, int], list[Measured]] = {}
+    suite_runs: dict[tuple[str, str, int], list[Measured]] = {}
     rollout_runs: list[Measured] = []
     wait_runs: list[Measured] = []
     for _ in range(repeat):  # interleaved, so drift in the machine's load spreads over every tool alike
         for selection in selections:
             for w in workers:
-                measured = suite_run(
-                    cluster, audit, env_dir, "bench", reports, SELECTIONS[selection], w,
-                    release if selection != "rollout" else None,
-                )  # fmt: skip
-                per_component = 1 if selection == "rollout" else 4
-                if measured.tests != count * per_component:
-                    raise BenchError(f"{measured.tests} tests for {count} components ({selection})")
-                suite_runs.setdefault((selection, w), []).append(measured)
+                for form in forms:
+                    measured = suite_run(
+                        cluster, audit, env_dirs[form], "bench", reports, SELECTIONS[selection], w,
+                        release if selection != "rollout" else None,
+                    )  # fmt: skip
+                    per_component = 1 if selection == "rollout" else 4
+                    if measured.tests != count * per_component:
+                        raise BenchError(f"{measured.tests} tests for {count} Deployments ({selection}, {form})")
+                    suite_runs.setdefault((form, selection, w), []).append(measured)
         rollout_runs.append(kubectl_rollout_each(cluster, audit, count))
         wait_runs.append(kubectl_wait_each_namespace(cluster, audit))
-    rows = [Row(count, f"suite -m {sel:<8} -n {w}", median_of(runs)) for (sel, w), runs in suite_runs.items()]
+    rows = [
+        Row(count, f"suite -m {sel:<8} -n {w}", median_of(runs), form=form)
+        for (form, sel, w), runs in sorted(
+            suite_runs.items(), key=lambda kv: (selections.index(kv[0][1]), workers.index(kv[0][2]), kv[0][0])
+        )
+    ]
     rows.append(Row(count, "kubectl rollout status, each", median_of(rollout_runs), count))
     rows.append(Row(count, "kubectl wait --all, per ns", median_of(wait_runs), NAMESPACES))
     return rows
@@ -640,9 +720,11 @@ def auto_nodes(counts: list[int], replicas: int) -> int:
 
 def print_rows(rows: list[Row], workers: list[int], repeat: int) -> None:
     print(f"\nverification of Deployments that are already rolled out (median of {repeat}; wall = command,")
-    print("session = verdict.json duration_s; requests from the audit log by user agent; LIST+WATCH Δ = all clients)")
+    print("session = verdict.json duration_s; requests from the audit log by user agent; LIST+WATCH Δ = all clients;")
+    print("form = the environment file: `listed` one component per Deployment, `selection` one `select:` component)")
+    base = next((r.form for r in rows if r.form), "")  # kubectl's ratios are against this form's suite runs
     head = (
-        f"{'N':>4}  {'tool':<30} {'tests':>5} {'wall s':>7} {'session s':>9} {'requests':>8} "
+        f"{'N':>4}  {'tool':<30} {'form':<9} {'tests':>5} {'wall s':>7} {'session s':>9} {'requests':>8} "
         f"{'max/ns':>6} {'LIST/kind+ns':>12} {'obj GETs':>8} {'LIST+WATCH Δ':>12} {'peak MB/proc':>12}  "
         "ratio to suite rollout"
     )
@@ -653,11 +735,17 @@ def print_rows(rows: list[Row], workers: list[int], repeat: int) -> None:
         session = f"{m.session:9.2f}" if m.session is not None else f"{'-':>9}"
         ratio = ""
         if not row.label.startswith("suite"):
-            suite = {w: r.measured.wall for w in workers for r in rows if r.count == row.count and r.label == _lbl(w)}
+            suite = {
+                w: r.measured.wall
+                for w in workers
+                for r in rows
+                if r.count == row.count and r.label == _lbl(w) and r.form == base
+            }
             ratio = "  ".join(f"{m.wall / s:5.1f}x vs -n {w}" for w, s in suite.items())
         tests = m.tests if row.label.startswith("suite") else row.calls
         print(
-            f"{row.count:>4}  {row.label:<30} {tests:>5} {m.wall:7.2f} {session} {m.requests.total:>8} "
+            f"{row.count:>4}  {row.label:<30} {row.form or '-':<9} {tests:>5} {m.wall:7.2f} {session} "
+            f"{m.requests.total:>8} "
             f"{m.requests.max_per_namespace:>6} {m.requests.max_lists_per_kind_ns:>12} {m.requests.object_gets:>8} "
             f"{m.requests.metric_list_watch:>12.0f} {_memory(m):>12}  {ratio}"
         )
@@ -678,23 +766,30 @@ def print_breakdown(rows: list[Row]) -> None:
     for row in rows:
         if row.count == biggest:
             spread = ", ".join(f"{k}: {v}" for k, v in sorted(row.measured.requests.by_verb_resource.items()))
-            print(f"  {row.label:<30} {spread}")
+            print(f"  {row.label:<30} {row.form or '-':<9} {spread}")
 
 
 def request_target(rows: list[Row]) -> bool:
     """Per pytest process: at most one LIST per kind and namespace, no GET of single objects, no watch (everything is
     already rolled out); so a namespace costs at most processes x kinds requests, whatever N. Workers each list the
-    namespaces their tests fall in, so with -n W the count rises towards that bound as N spreads tests wider."""
+    namespaces their tests fall in, so with -n W the count rises towards that bound as N spreads tests wider.
+    The selection form adds the controller's two reads of the selected kind, each exactly one LIST per namespace
+    whatever N: its resolution and the final re-read. Both go through clients of their own (the resolution is not
+    the checks' cached list even with -n 0: deploy_verify/options.py `_resolution` opens and closes its own
+    KubeClients), so they are counted beside the checks' lists, not within them."""
     counts = sorted({r.count for r in rows})
     ok = True
     print("\nrequests per namespace against N (target: they do not grow with the Deployments in a namespace)")
-    for label in [r.label for r in rows if r.count == counts[0] and r.label.startswith("suite")]:
-        by_count = {r.count: r.measured.requests for r in rows if r.label == label}
-        processes = max(1, int(label.rsplit("-n ", 1)[1]))
+    for form, label in [(r.form, r.label) for r in rows if r.count == counts[0] and r.form]:
+        by_count = {r.count: r.measured.requests for r in rows if r.label == label and r.form == form}
+        workers = int(label.rsplit("-n ", 1)[1])
+        processes = max(1, workers)
         kinds = max(len({k.split()[0] for k in q.lists_per_kind_ns}) for q in by_count.values())
-        bound = processes * kinds
+        extra = 2 if form == "selection" else 0  # the resolution and the final re-read
+        bound = processes * kinds + extra
         holds = all(
-            q.max_lists_per_kind_ns <= processes
+            _checks_lists_max(q, form) <= processes
+            and _selection_reads_hold(q, form)
             and q.object_gets == 0
             and q.max_per_namespace <= bound
             and not any(k.startswith("watch ") for k in q.by_verb_resource)
@@ -702,9 +797,85 @@ def request_target(rows: list[Row]) -> bool:
         )
         ok &= holds
         steps = "  ".join(f"N={c}: {q.total} req, {q.max_per_namespace}/ns" for c, q in sorted(by_count.items()))
-        verdict = "OK" if holds else "GROWS"
-        print(f"  {label:<30} {steps}  (bound {processes} process(es) x {kinds} kinds = {bound}/ns) -> {verdict}")
+        verdict = "OK" if holds else "OVER THE BOUND"
+        reads = f" + {extra} controller read(s)" if extra else ""
+        print(f"  {label:<30} {form:<9} {steps}  (bound {processes} process(es) x {kinds} kinds{reads} = {bound}/ns)"
+              f" -> {verdict}")  # fmt: skip
     return ok
+
+
+def _checks_lists_max(q: Requests, form: str) -> int:
+    """The largest number of LISTs of one kind in one namespace, the selection's resolution and re-read left out."""
+    lists = Counter(q.lists_per_kind_ns)
+    if form == "selection":
+        resolution, reread = q.phases(SELECTED_PLURAL)
+        for r in resolution + reread:
+            lists[f"{r.resource} {r.namespace or '*'}"] -= 1
+    return max(lists.values(), default=0)
+
+
+def _selection_reads_hold(q: Requests, form: str) -> bool:
+    """The resolution and the final re-read are each exactly one LIST of the selected kind per namespace."""
+    if form != "selection":
+        return True
+    resolution, reread = q.phases(SELECTED_PLURAL)
+    return len(resolution) == len(reread) == NAMESPACES
+
+
+def print_selection_reads(rows: list[Row]) -> None:
+    """When the selection form's LISTs of the selected kind happened, in seconds from the run's first request."""
+    chosen = [r for r in rows if r.form == "selection"]
+    if not chosen:
+        return
+    print(f"\nselection form: LISTs of {SELECTED_PLURAL} split by time (s from the run's first request to the API)")
+    for row in chosen:
+        q = row.measured.requests
+        if not q.timeline:
+            continue
+        t0 = q.timeline[0].at
+        resolution, reread = q.phases(SELECTED_PLURAL)
+        middle = q.timeline[len(resolution) : len(q.timeline) - len(reread)]
+        checks = Counter(f"{r.verb} {r.resource}" for r in middle)
+        spread = ", ".join(f"{k}: {v}" for k, v in sorted(checks.items())) or "none"
+        last = f"{middle[-1].at - t0:.2f}" if middle else "-"
+        listed = {r.namespace for r in resolution}
+        again = sum(1 for r in middle if r.verb == "list" and r.resource == SELECTED_PLURAL and r.namespace in listed)
+        reuse = ""
+        if row.workers == 0:  # one process: the checks could have used the resolution's lists
+            reuse = f"; the checks listed {SELECTED_PLURAL} again in {again} of {len(listed)} namespaces"
+        print(f"  N={row.count:<5} {row.label:<26} resolution {_span(resolution, t0)}; checks' requests {spread} "
+              f"(last at {last}); final re-read {_span(reread, t0)}{reuse}")  # fmt: skip
+
+
+def _span(part: list[Request], t0: float) -> str:
+    if not part:
+        return "0 LISTs"
+    per_ns = max(Counter(r.namespace for r in part).values())
+    return f"{len(part)} LISTs ({per_ns}/ns) at {part[0].at - t0:.2f}-{part[-1].at - t0:.2f}"
+
+
+def print_forms(rows: list[Row]) -> None:
+    """Selection against listed, same N, selection and workers: wall time and requests, and each form's requests
+    against the floor: one LIST per kind and namespace (what `kubectl get KIND -n NS` would cost, once)."""
+    pairs = [
+        (r, s)
+        for r in rows
+        if r.form == "listed"
+        for s in rows
+        if s.form == "selection" and s.count == r.count and s.label == r.label
+    ]
+    if not pairs:
+        return
+    print("\nselection / listed (same N, marks, workers); floor = 1 LIST per kind and namespace = kinds x namespaces")
+    for listed, chosen in pairs:
+        a, b = listed.measured, chosen.measured
+        kinds = len({k.split()[0] for k in a.requests.lists_per_kind_ns})
+        floor = kinds * NAMESPACES
+        print(f"  N={listed.count:<5} {listed.label:<26} wall {a.wall:6.2f} -> {b.wall:6.2f} s "
+              f"({b.wall / a.wall:4.2f}x)  requests {a.requests.total:>4} -> {b.requests.total:>4} "
+              f"({b.requests.total / a.requests.total:4.2f}x)"
+              f"  floor {floor}: listed {a.requests.total / floor:4.2f}x, selection {b.requests.total / floor:4.2f}x"
+              f"  peak MB {a.peak_mb:.0f} -> {b.peak_mb:.0f}")  # fmt: skip
 
 
 def print_crash(crash: CrashResult, full: bool) -> bool:
@@ -768,6 +939,11 @@ def main() -> int:
     parser.add_argument("--deployments", type=int, nargs="+", default=[50, 500], help="N values (run ascending)")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 4], help="pytest -n values (0 = 1 process)")
     parser.add_argument("--selections", nargs="+", choices=list(SELECTIONS), default=list(SELECTIONS))
+    parser.add_argument(
+        "--forms", nargs="+", choices=FORMS, default=["listed"],
+        help="environment file forms: one component per Deployment (listed), one `select:` component (selection)",
+    )  # fmt: skip
+    parser.add_argument("--selection", action="store_true", help="= --forms selection")
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--nodes", type=int, default=0, help="KWOK nodes (default: enough for every pod)")
@@ -778,6 +954,7 @@ def main() -> int:
     parser.add_argument("--collect", type=int, default=1000, help="components for the collection-time measurement")
     parser.add_argument("--results", type=Path, help="also write the results as Markdown (e.g. bench/RESULTS.md)")
     args = parser.parse_args()
+    forms = ["selection"] if args.selection else [f for f in FORMS if f in args.forms]
     counts = sorted(set(args.deployments))  # ascending: each N adds Deployments to the ones already there
     nodes = args.nodes or auto_nodes(counts, args.replicas)
     state_dir = args.state_dir.resolve()
@@ -801,8 +978,9 @@ def main() -> int:
                     write_environment(warm, "bench", cluster, [app(0)])
                     suite_run(cluster, audit, warm, "bench", work, "rollout", 0)
                     kubectl_rollout_each(cluster, audit, 1)
-                rows += bench_count(cluster, audit, work, count, args.workers, args.selections, args.repeat)
+                rows += bench_count(cluster, audit, work, count, args.workers, args.selections, args.repeat, forms)
                 print_rows([r for r in rows if r.count == count], args.workers, args.repeat)
+                print_selection_reads([r for r in rows if r.count == count])
                 print(f"after N={count}: {load()}", flush=True)
             if args.collect:
                 collection = collection_time(cluster, work, args.collect, args.repeat)
@@ -819,6 +997,8 @@ def main() -> int:
     with redirect_stdout(text):
         print_rows(rows, args.workers, args.repeat)
         print_breakdown(rows)
+        print_selection_reads(rows)
+        print_forms(rows)
         ok = request_target(rows)
         if collection is not None:
             print_collection(collection)

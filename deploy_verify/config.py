@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
@@ -27,11 +28,12 @@ from pydantic import (
     model_validator,
 )
 
+from deploy_verify.bases import ExtendsError, Origin, load_merged, where
 from deploy_verify.checks.deadline import CallTimeouts, Deadline
 from deploy_verify.checks.http_probe import BodyRule, HealthProbe
 from deploy_verify.checks.tls import TlsTarget
 from deploy_verify.durations import parse_duration
-from deploy_verify.yamlsource import Loc, YamlSourceError, dotted, line_of, load_yaml_with_lines
+from deploy_verify.yamlsource import Loc, YamlSourceError, dotted
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -192,6 +194,20 @@ class AzureConfig(Strict):
     token_env: str = "AZURE_ACCESS_TOKEN"  # noqa: S105 - the name of a variable, not a token
 
 
+class SelectorConfig(Strict):
+    """`select:` makes a component stand for a set, resolved once per run before tests are distributed
+    (deploy_verify.selection): workloads by namespace, labels and kind on one cluster, several or all; Helm releases
+    by namespace; Container Apps and Function Apps by resource group and tags. An empty set is an ERROR."""
+
+    clusters: list[str] | Literal["all"] | None = None  # default: the component's cluster
+    namespaces: list[Annotated[str, Field(pattern=NAME)]] = []  # Kubernetes: where to look (required there)
+    # a Kubernetes label selector, as kubectl -l takes it ("app in (a,b),release=x,!canary") or {label: value}
+    labels: str | dict[str, str] | None = None
+    kinds: list[str] = []  # workload kinds the set may hold (default: the component's kind)
+    resource_groups: list[str] = []  # Azure (required there)
+    tags: dict[str, str] = {}  # Azure: every one must match
+
+
 class Component(Strict):
     name: str = Field(pattern=NAME)
     kind: str  # one of suite.kinds.KINDS
@@ -218,6 +234,20 @@ class Component(Strict):
     tls: list[TlsHostConfig] = []
     certificates: list[CertificateConfig] = []  # cert-manager Certificates (in `cluster`) this component serves
     links: Links = {}
+    select: SelectorConfig | None = None  # the component is a set (see SelectorConfig); members named NAME@WHERE
+    # how a selected member finds its entry in the release manifest: `name` (the workload's, release's or app's own
+    # name, the default) or `label:KEY` (a label's value, e.g. label:app.kubernetes.io/name; Azure: tag:KEY)
+    release_key: str | None = None
+    depends_on: list[str] = []  # components (or selections) that must be healthy before this one is judged
+    api_version: str | None = None  # kind resource: the object's apiVersion (group/version, or v1)
+    resource_kind: str | None = None  # kind resource: the object's kind (e.g. Rollout)
+    application: str | None = None  # kind argocd: the Application's name (default: the component name)
+    allow_suspended: list[str] = []  # kind helm: CronJobs of the release that may be suspended
+    # Set by the suite, never written: the selection a member came from, the name its release entry has, and why a
+    # selection has no members (an ERROR for every check of it).
+    _member_of: str | None = PrivateAttr(default=None)
+    _release_as: str | None = PrivateAttr(default=None)
+    _unresolved: tuple[str, str] | None = PrivateAttr(default=None)  # (why, report category)
 
     @field_validator("version_source")
     @classmethod
@@ -238,6 +268,21 @@ class Component(Strict):
 
     def __repr__(self) -> str:
         return f"Component({self.name!r}, kind={self.kind!r})"
+
+    @property
+    def member_of(self) -> str | None:
+        """The selection this component was resolved from, or None for one written out by hand."""
+        return self._member_of
+
+    @property
+    def release_name(self) -> str:
+        """The component's key in the release manifest."""
+        return self._release_as or self.name
+
+    @property
+    def unresolved(self) -> tuple[str, str] | None:
+        """(why, category) when this selection stands for no member (its checks are ERRORs), else None."""
+        return self._unresolved
 
     def health_probes(self, defaults: Defaults) -> list[HealthProbe]:
         """The component's health endpoints with the environment's defaults filled in."""
@@ -268,8 +313,11 @@ class Component(Strict):
 
 class Environment(Strict):
     _by_name: dict[str, Component] = PrivateAttr(default_factory=dict)
+    # The selections as written, once deploy_verify.selection has replaced them by their members.
+    _selections: dict[str, Component] = PrivateAttr(default_factory=dict)
     name: str = Field(pattern=NAME)
     description: str | None = None
+    extends: str | list[str] | None = None  # base file(s) this one overrides, merged before validation
     promotes_from: str | None = None
     protected: bool = False
     budget: Duration = 600.0
@@ -324,6 +372,17 @@ class Environment(Strict):
     def allows(self, family: str) -> bool:
         return self.checks is None or family in self.checks
 
+    @property
+    def selections(self) -> dict[str, Component]:
+        """The `select:` components as written (before resolution: those of `components`), by name."""
+        return self._selections or {c.name: c for c in self.components if c.select is not None}
+
+    def dependencies(self, component: Component) -> list[str]:
+        """The hand-named components and selection members this one waits for (`depends_on`, a selection's
+        members standing for it), in the environment's order."""
+        wanted = set(component.depends_on)
+        return [c.name for c in self.components if c.name in wanted or (c.member_of or "") in wanted]
+
 
 def load_environment(name: str, env_dir: Path) -> Environment:
     """Load environments/<name>.yaml; ConfigError names every problem with file and line."""
@@ -344,11 +403,15 @@ def load_environment(name: str, env_dir: Path) -> Environment:
         known = ", ".join(known_environments(env_dir)) or "none"
         raise ConfigError([f"unknown environment {name!r}: there is no {shown}; known environments: {known}"])
     try:
-        data, lines = load_yaml_with_lines(path, shown)
+        data, origins = load_merged(path, shown, env_dir.parent)  # with the bases it `extends:` (deploy_verify.bases)
     except YamlSourceError as exc:
         raise ConfigError([str(exc)]) from exc
-    env = validate(Environment, data, lines, shown)
-    problems = [f"{shown}:{line_of(lines, loc)}: {dotted(loc)}: {text}" for loc, text in _cross_check(env, name)]
+    except ExtendsError as exc:
+        raise ConfigError(exc.problems) from exc
+    env = validate(Environment, data, origins, shown)
+    problems = [
+        "{}:{}: {}: {}".format(*where(origins, loc, shown), dotted(loc), text) for loc, text in _cross_check(env, name)
+    ]
     if problems:
         raise ConfigError(problems)
     return _resolve_paths(env, env_dir.parent)
@@ -358,18 +421,19 @@ def known_environments(env_dir: Path) -> list[str]:
     return sorted(p.stem for p in env_dir.glob("*.yaml"))
 
 
-def validate(model: type[M], data: Any, lines: dict[Loc, int], shown: str) -> M:
-    """model.model_validate(data), with pydantic's errors rewritten as `file:line: path: problem`."""
+def validate(model: type[M], data: Any, lines: Mapping[Loc, int | Origin], shown: str) -> M:
+    """model.model_validate(data), with pydantic's errors rewritten as `file:line: path: problem`; `lines` gives the
+    line of each key path in `shown`, or (file, line) where the data was merged from several (bases.load_merged)."""
     if not isinstance(data, dict):
         raise ConfigError([f"{shown}:1: expected a mapping at the top level, got {type(data).__name__}"])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = sorted(
-            ((line_of(lines, tuple(e["loc"])), _describe_error(model, e)) for e in exc.errors()),
-            key=lambda p: p[0],
+            ((where(lines, tuple(e["loc"]), shown), _describe_error(model, e)) for e in exc.errors()),
+            key=lambda p: (p[0][0] != shown, p[0]),  # the file's own problems first, then its bases'
         )
-        raise ConfigError([f"{shown}:{line}: {text}" for line, text in problems]) from exc
+        raise ConfigError([f"{file}:{line}: {text}" for (file, line), text in problems]) from exc
 
 
 def _describe_error(root: type[BaseModel], error: Any) -> str:
@@ -429,7 +493,103 @@ def _cross_check(env: Environment, file_stem: str) -> list[tuple[Loc, str]]:
             problems.append((("components", i, "name"), f"{comp.name!r} is defined twice"))
         seen.add(comp.name)
         problems += [(("components", i, *loc), text) for loc, text in _component_problems(env, comp)]
+        problems += [(("components", i, *loc), text) for loc, text in _selection_problems(env, comp)]
+    return problems + _dependency_problems(env)
+
+
+def _selection_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]:
+    """`select:` holds only what the kind selects by, names clusters that exist, and parses; `release_key` is one
+    of the forms."""
+    from deploy_verify.kinds import KINDS, Workload, kind_of
+    from deploy_verify.selection import SelectorSyntaxError, parse_labels
+
+    problems: list[tuple[Loc, str]] = []
+    kind = kind_of(comp)
+    if comp.release_key is not None and comp.select is None:
+        problems.append((("release_key",), "only a selection (a component with select:) maps members by release_key"))
+    if comp.release_key is not None and not re.match(r"^(name|label:\S+|tag:\S+)$", comp.release_key):
+        problems.append(
+            (("release_key",), f"{comp.release_key!r} is not one of: name, label:KEY (Kubernetes), tag:KEY (Azure)")
+        )
+    select = comp.select
+    if select is None:
+        return problems
+    allowed: frozenset[str] = getattr(kind, "selectable", frozenset())
+    if not allowed:
+        selectable = ", ".join(sorted(n for n, k in KINDS.items() if getattr(k, "selectable", None)))
+        return [(("select",), f"a {comp.kind} component cannot be a selection; kinds that can: {selectable}")]
+    written = select.model_fields_set
+    by = ", ".join(sorted(allowed))
+    problems += [
+        (("select", key), f"a {comp.kind} selection does not select by {key}; it selects by {by}")
+        for key in sorted(written - allowed)
+    ]
+    if kind.platform == "kubernetes":
+        if not select.namespaces:
+            problems.append((("select",), "missing required key 'namespaces': the namespaces to look in"))
+        if isinstance(select.clusters, list):
+            problems += [
+                (("select", "clusters", j), f"{name!r} is not one of: {', '.join(sorted(env.clusters)) or 'none'}")
+                for j, name in enumerate(select.clusters)
+                if name not in env.clusters
+            ]
+    if kind.platform == "azure" and not select.resource_groups:
+        problems.append((("select",), "missing required key 'resource_groups': the resource groups to look in"))
+    if "kinds" in written:
+        workload_kinds = sorted(n for n, k in KINDS.items() if isinstance(k, Workload))
+        problems += [
+            (("select", "kinds", j), f"{name!r} is not one of: {', '.join(workload_kinds)}")
+            for j, name in enumerate(select.kinds)
+            if name not in workload_kinds
+        ]
+    if "labels" in written:
+        try:
+            parse_labels(select.labels)
+        except SelectorSyntaxError as exc:
+            problems.append((("select", "labels"), str(exc)))
     return problems
+
+
+def _dependency_problems(env: Environment) -> list[tuple[Loc, str]]:
+    """`depends_on` names components of this environment, never the component itself, and never closes a cycle."""
+    names = [c.name for c in env.components]
+    problems: list[tuple[Loc, str]] = []
+    for i, comp in enumerate(env.components):
+        for j, name in enumerate(comp.depends_on):
+            if name == comp.name:
+                problems.append((("components", i, "depends_on", j), f"{comp.name!r} cannot depend on itself"))
+            elif name not in names:
+                problems.append((("components", i, "depends_on", j), f"{name!r} is not one of: {', '.join(names)}"))
+    graph = {c.name: [d for d in c.depends_on if d in names and d != c.name] for c in env.components}
+    cycle = _cycle(graph)
+    if cycle:
+        first = names.index(cycle[0])
+        problems.append((("components", first, "depends_on"), f"dependency cycle: {' -> '.join(cycle)}"))
+    return problems
+
+
+def _cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """One cycle of the graph (its names, the first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt, [*path, nxt])
+                if found:
+                    return found
+        state[node] = 2
+        return None
+
+    for start in graph:
+        if start not in state:
+            found = visit(start, [start])
+            if found:
+                return found
+    return None
 
 
 def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]:
@@ -438,10 +598,14 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
     kind = KINDS[comp.kind]
     problems: list[tuple[Loc, str]] = []
     required = {"kubernetes": ("cluster", "namespace"), "azure": ("subscription", "resource_group")}
+    # A selection says where it looks under `select:` instead (namespaces and resource groups there are required;
+    # its clusters default to the component's cluster).
+    chosen = comp.select.model_fields_set | {"namespaces", "resource_groups"} if comp.select else set()
+    instead = {"namespace": "namespaces", "cluster": "clusters", "resource_group": "resource_groups"}
     problems += [
         ((), f"missing required key {key!r} for kind {comp.kind}")
         for key in required.get(kind.platform, ())
-        if getattr(comp, key) is None
+        if getattr(comp, key) is None and instead.get(key) not in chosen
     ]
     if kind.platform == "kubernetes" and comp.cluster is not None and comp.cluster not in env.clusters:
         known = ", ".join(sorted(env.clusters)) or "none defined under clusters"

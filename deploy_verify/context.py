@@ -96,7 +96,18 @@ ASK_FOR_EXPECTATION = (
 
 
 def run_family(family: Family, ctx: Context, target: Target) -> list[CheckResult]:
-    """The family's results on `target`, each red one filed under a category."""
+    """The family's results on `target`, each red one filed under a category. A selection that stands for nothing,
+    and a component whose dependency is broken, are not looked at: one ERROR says why."""
+    if isinstance(target, Component) and target.unresolved is not None:
+        why, category = target.unresolved
+        where = f"selection:{target.name}"
+        return [CheckResult(family.check, where, Verdict.ERROR, why, category=Category(category))]
+    if isinstance(target, Component) and target.depends_on:
+        from deploy_verify.layers import blocked
+
+        stopped = blocked(family, ctx, target)
+        if stopped is not None:
+            return [stopped]
     results = attempt_all(family.check, where_of(target), lambda: family.run(ctx, target))
     return [_say_which_manifest(ctx, target, file_under(family, result)) for result in results]
 

@@ -83,9 +83,12 @@ def azure(environment: Environment, deadline: Deadline) -> Generator[AzureClient
 
 
 @pytest.fixture(scope="session")
-def kube(environment: Environment) -> Generator[KubeClients, None, None]:
-    """One read-only client per cluster per worker, built on first use; every check shares its lists."""
-    clients = KubeClients(environment)
+def kube(request: pytest.FixtureRequest, environment: Environment) -> Generator[KubeClients, None, None]:
+    """One read-only client per cluster per worker, built on first use; every check shares its lists. Without
+    xdist, the clients that resolved the selections at start-up, with the lists they read."""
+    from deploy_verify.options import RESOLVED_BY
+
+    clients = request.config.stash.get(RESOLVED_BY, None) or KubeClients(environment)
     yield clients
     clients.close()
 
@@ -98,7 +101,7 @@ def baseline(run: Run) -> BaselineSource:
 
 @pytest.fixture
 def expectation(run: Run, component: Component) -> Expectation | None:
-    return run.release.components.get(component.name)
+    return run.release.components.get(component.release_name)
 
 
 @pytest.fixture(scope="session")
@@ -192,7 +195,7 @@ def verify(
     deadline: Deadline,
 ) -> Verify:
     """Run a family on this test's target, attach the evidence to the running step, return the results."""
-    expectation = run.release.components.get(target.name) if isinstance(target, Component) else None
+    expectation = run.release.components.get(target.release_name) if isinstance(target, Component) else None
     say = terminal_line(request.config)
 
     def keep(state: str) -> None:

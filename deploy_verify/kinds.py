@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from deploy_verify.checks.argocd import ApplicationRef, application_revision
 from deploy_verify.checks.baseline import (
     ComponentState,
     ContainerAppState,
@@ -30,12 +31,15 @@ from deploy_verify.checks.baseline import (
 from deploy_verify.checks.containerapps import AppRef
 from deploy_verify.checks.deadline import Deadline
 from deploy_verify.checks.drill import DrillImpossible, roll_back_helm, roll_back_traffic, roll_back_workload
-from deploy_verify.checks.helm import HelmRef
+from deploy_verify.checks.helm import HELM_SECRETS, HelmRef
 from deploy_verify.checks.images import tag_of
+from deploy_verify.checks.resources import ResourceRef
 from deploy_verify.checks.result import CheckResult
 from deploy_verify.checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
 from deploy_verify.checks.runner import Undecidable
-from deploy_verify.checks.workloads import WorkloadRef
+from deploy_verify.checks.transports.arm import arm_call, as_dict
+from deploy_verify.checks.workloads import PLURALS, WorkloadRef
+from deploy_verify.selection import Found, parse_labels
 
 if TYPE_CHECKING:
     from deploy_verify.clients import AzureClients, KubeClients
@@ -69,6 +73,11 @@ class Kind:
         """Rules of this kind beyond the platform's required keys; one line each."""
         return []
 
+    def select(self, component: Component, clusters: list[str], clients: Clients, deadline: Deadline) -> list[Found]:
+        """The objects a `select:` component of this kind stands for (deploy_verify.selection), read from shared
+        lists; `clusters` are the ones a Kubernetes selection looks in."""
+        raise Undecidable(f"a {self.name} component cannot be a selection")
+
     def running_version(self, component: Component, clients: Clients, deadline: Deadline) -> dict[str, str] | None:
         """{"version": ..., "image": ...} as far as readable; None for a kind whose version is not read."""
         return None
@@ -91,6 +100,24 @@ class Kind:
 class Workload(Kind):
     platform = "kubernetes"
     families = frozenset({"rollout", "pods", "image", "endpoints", "promotion"}) | STATEFUL
+    object_key: ClassVar[str] = "workload"  # the component key a selected member's object name goes in
+    selectable: ClassVar[frozenset[str]] = frozenset({"clusters", "namespaces", "labels", "kinds"})
+
+    def select(self, component: Component, clusters: list[str], clients: Clients, deadline: Deadline) -> list[Found]:
+        assert component.select is not None
+        labels = parse_labels(component.select.labels)
+        found: list[Found] = []
+        for cluster in clusters:
+            reader = clients.kube.reader(cluster)
+            for namespace in component.select.namespaces:
+                for kind in component.select.kinds or [self.name]:
+                    # The unfiltered list the checks read afterwards (labels are matched here), so selecting costs
+                    # no extra request when the same process runs the checks.
+                    for obj in reader.listing(PLURALS[kind], namespace, deadline).items:
+                        meta = obj["metadata"]
+                        if labels.matches(meta.get("labels")):
+                            found.append(Found(kind, meta["name"], meta.get("labels") or {}, cluster, namespace))
+        return found
 
     def ref(self, component: Component) -> WorkloadRef:
         assert component.namespace is not None  # the config loader requires it for Kubernetes kinds
@@ -163,7 +190,23 @@ class HelmRelease(Kind):
     name = "helm"
     marker = "Helm release components"
     platform = "kubernetes"
-    families = frozenset({"helmrelease", "promotion"}) | STATEFUL
+    object_key: ClassVar[str] = "release"
+    selectable: ClassVar[frozenset[str]] = frozenset({"clusters", "namespaces"})
+
+    def select(self, component: Component, clusters: list[str], clients: Clients, deadline: Deadline) -> list[Found]:
+        """Every release stored in the namespaces (Helm's release Secrets, owner=helm: the list the release check
+        reads too), whatever its status: a failed release is a member, and its check says it failed."""
+        assert component.select is not None
+        found: list[Found] = []
+        for cluster in clusters:
+            reader = clients.kube.reader(cluster)
+            for namespace in component.select.namespaces:
+                secrets = reader.listing("secrets", namespace, deadline, select=HELM_SECRETS).items
+                names = sorted({str(s["metadata"].get("labels", {}).get("name", "")) for s in secrets} - {""})
+                found += [Found(self.name, name, {}, cluster, namespace) for name in names]
+        return found
+
+    families = frozenset({"helmrelease", "helmresources", "promotion"}) | STATEFUL
 
     def ref(self, component: Component) -> HelmRef:
         assert component.namespace is not None
@@ -197,6 +240,22 @@ class HelmRelease(Kind):
 
 class AzureApp(Kind):
     platform = "azure"
+    object_key: ClassVar[str] = "resource"
+    selectable: ClassVar[frozenset[str]] = frozenset({"resource_groups", "tags"})
+
+    def listed(self, component: Component, clients: Clients, group: str, deadline: Deadline) -> list[dict[str, Any]]:
+        """Every app of this kind in the resource group, as ARM lists it."""
+        raise NotImplementedError
+
+    def select(self, component: Component, clusters: list[str], clients: Clients, deadline: Deadline) -> list[Found]:
+        assert component.select is not None
+        found: list[Found] = []
+        for group in component.select.resource_groups:
+            for app in self.listed(component, clients, group, deadline):
+                tags = {str(k): str(v) for k, v in (app.get("tags") or {}).items()}
+                if all(tags.get(k) == v for k, v in component.select.tags.items()):
+                    found.append(Found(self.name, str(app["name"]), tags, None, None, group))
+        return found
 
     def ref(self, component: Component) -> AppRef:
         assert component.resource_group is not None  # the config loader requires it for Azure kinds
@@ -211,6 +270,15 @@ class ContainerApp(AzureApp):
 
     def where(self, component: Component) -> str:
         return self.ref(component).where
+
+    def listed(self, component: Component, clients: Clients, group: str, deadline: Deadline) -> list[dict[str, Any]]:
+        client = clients.azure.container_apps(str(component.subscription))
+        what = f"Microsoft.App/containerApps in resource group {group}"
+        return arm_call(
+            lambda **kw: [as_dict(a, what) for a in client.container_apps.list_by_resource_group(group, **kw)],
+            deadline,
+            what,
+        )
 
     def running_version(self, component: Component, clients: Clients, deadline: Deadline) -> dict[str, str] | None:
         state = self.read_state(component, clients, deadline)
@@ -247,6 +315,18 @@ class FunctionApp(AzureApp):
         ref = self.ref(component)
         return f"FunctionApp:{ref.resource_group}/{ref.name}"
 
+    def listed(self, component: Component, clients: Clients, group: str, deadline: Deadline) -> list[dict[str, Any]]:
+        """The group's sites whose kind says function app (`functionapp`, `functionapp,linux`, ...): a web app in
+        the same group is not one."""
+        client = clients.azure.web(str(component.subscription))
+        what = f"Microsoft.Web/sites in resource group {group}"
+        sites = arm_call(
+            lambda **kw: [as_dict(s, what) for s in client.web_apps.list_by_resource_group(group, **kw)],
+            deadline,
+            what,
+        )
+        return [s for s in sites if "functionapp" in str(s.get("kind", "")).lower().split(",")]
+
 
 class Endpoint(Kind):
     name = "endpoint"
@@ -256,6 +336,97 @@ class Endpoint(Kind):
         if component.health or component.tls or component.certificates:
             return []
         return ["an endpoint component needs health, tls or certificates entries, or it checks nothing"]
+
+
+class Resource(Kind):
+    """Any Kubernetes object, CRDs included (checks.resources): `api_version` and `resource_kind` say what it is,
+    `resource` its name (default: the component's), judged by its kind's published status (checks.status)."""
+
+    name = "resource"
+    marker = "Kubernetes object components of any kind (CRDs included): its published status is healthy"
+    platform = "kubernetes"
+    families = frozenset({"resource"})
+    own_keys: ClassVar[frozenset[str]] = frozenset({"api_version", "resource_kind"})
+    object_key: ClassVar[str] = "resource"
+    selectable: ClassVar[frozenset[str]] = frozenset({"clusters", "namespaces", "labels"})
+
+    def select(self, component: Component, clusters: list[str], clients: Clients, deadline: Deadline) -> list[Found]:
+        """Every object of the component's apiVersion and kind in the namespaces whose labels match."""
+        assert component.api_version is not None  # problems() requires both
+        assert component.resource_kind is not None
+        api_version, kind = component.api_version, component.resource_kind
+        return labelled(self.name, api_version, kind, component, clusters, clients, deadline)
+
+    def ref(self, component: Component) -> ResourceRef:
+        assert component.api_version is not None  # problems() requires both
+        assert component.resource_kind is not None
+        name = component.resource or component.name
+        return ResourceRef(component.api_version, component.resource_kind, component.namespace, name)
+
+    def where(self, component: Component) -> str:
+        if component.api_version is None or component.resource_kind is None:
+            return f"resource:{component.name}"
+        return self.ref(component).where
+
+    def problems(self, component: Component) -> list[str]:
+        return [
+            f"missing required key {key!r} for kind resource (e.g. {example})"
+            for key, example in (("api_version", "argoproj.io/v1alpha1"), ("resource_kind", "Rollout"))
+            if getattr(component, key) is None
+        ]
+
+
+class ArgoApplication(Kind):
+    """An Argo CD Application (checks.argocd): `namespace` is where the Application object lives (usually argocd),
+    `application` its name (default: the component's)."""
+
+    name = "argocd"
+    marker = "Argo CD Application components: synced to the released revision, healthy, last sync succeeded"
+    platform = "kubernetes"
+    # Promoted like the others: the revision staging was verified at is what runs there (running_version).
+    families = frozenset({"argocd", "promotion"})
+    own_keys: ClassVar[frozenset[str]] = frozenset({"application"})
+    object_key: ClassVar[str] = "application"
+    selectable: ClassVar[frozenset[str]] = frozenset({"clusters", "namespaces", "labels"})
+
+    def select(self, component: Component, clusters: list[str], clients: Clients, deadline: Deadline) -> list[Found]:
+        """The Applications in the namespaces whose labels match (the list the Application check reads)."""
+        return labelled(self.name, "argoproj.io/v1alpha1", "Application", component, clusters, clients, deadline)
+
+    def ref(self, component: Component) -> ApplicationRef:
+        assert component.namespace is not None  # the config loader requires it for Kubernetes kinds
+        return ApplicationRef(component.namespace, component.application or component.name)
+
+    def where(self, component: Component) -> str:
+        return self.ref(component).where
+
+    def running_version(self, component: Component, clients: Clients, deadline: Deadline) -> dict[str, str] | None:
+        reader = clients.kube.reader(str(component.cluster))
+        return {"version": application_revision(reader, self.ref(component), deadline)}
+
+
+def labelled(
+    kind: str,
+    api_version: str,
+    object_kind: str,
+    component: Component,
+    clusters: list[str],
+    clients: Clients,
+    deadline: Deadline,
+) -> list[Found]:
+    """The objects of (api_version, object_kind) in the selection's namespaces on each cluster whose labels match."""
+    assert component.select is not None
+    labels = parse_labels(component.select.labels)
+    found: list[Found] = []
+    for cluster in clusters:
+        reader = clients.kube.reader(cluster)
+        key = reader.resource(api_version, object_kind, deadline)
+        for namespace in component.select.namespaces:
+            for obj in reader.listing(key, namespace, deadline).items:
+                meta = obj["metadata"]
+                if labels.matches(meta.get("labels")):
+                    found.append(Found(kind, meta["name"], meta.get("labels") or {}, cluster, namespace))
+    return found
 
 
 KINDS: dict[str, Kind] = {}
@@ -271,6 +442,8 @@ def register(kind: Kind) -> Kind:
 
 for _kind in (Deployment(), DaemonSet(), StatefulSet(), HelmRelease(), ContainerApp(), FunctionApp(), Endpoint()):
     register(_kind)
+register(ArgoApplication())
+register(Resource())
 
 
 def kind_of(component: Component) -> Kind:

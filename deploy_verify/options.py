@@ -7,16 +7,20 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deploy_verify.baseline import BaselineSource, baseline_path
-from deploy_verify.config import ConfigError, load_environment
+from deploy_verify.checks.deadline import Deadline
+from deploy_verify.clients import AzureClients, KubeClients
+from deploy_verify.config import ConfigError, Environment, load_environment
 from deploy_verify.durations import parse_duration
 from deploy_verify.family import FAMILIES
-from deploy_verify.kinds import KINDS
-from deploy_verify.release import load_release
+from deploy_verify.kinds import KINDS, Clients
+from deploy_verify.release import load_release, release_names
 from deploy_verify.run import RUN, Run
+from deploy_verify.selection import WORKERINPUT_KEY, Resolution, dumps, expand, loads, resolve
 from deploy_verify.shard import ShardError, parse_shard
 
 # When a scenario runs: the phases of a release. Family and kind markers come from their declarations.
@@ -103,6 +107,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a step that looks once (a health probe, a rollout, an app's state) looks again until it passes or "
         "DURATION (30s, 2m) ends, inside the budget; steps that say `within` or wait for a rollout keep their window",
     )
+    group.addoption(
+        "--show-env",
+        action="store_true",
+        help="print the --env environment as merged from the bases it extends (validated), each value with the file "
+        "and line it came from, and exit without running anything",
+    )
     parser.addini(
         "deploy_verify_env_dir", "where environment files live, relative to the rootdir", default="environments"
     )
@@ -148,6 +158,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the markers, then resolve the environment before anything runs."""
     for line in marker_lines():
         config.addinivalue_line("markers", line)
+    if config.getoption("show_env") and not hasattr(config, "workerinput"):
+        _show_env(config)  # exits: nothing is resolved, collected or run
     if not _is_gate_run(config):
         return
     _refuse_partial_runs(config)
@@ -155,10 +167,13 @@ def pytest_configure(config: pytest.Config) -> None:
     env_dir = Path(config.getoption("env_dir") or root / config.getini("deploy_verify_env_dir"))
     reports = Path(config.getoption("reports_dir") or root / config.getini("deploy_verify_reports_dir"))
     try:
-        env = load_environment(_env_name(config, env_dir), env_dir)
+        written = load_environment(_env_name(config, env_dir), env_dir)
+        deadline = written.budget_deadline()
+        resolution = _resolution(config, written, deadline)
+        env = expand(written, resolution)
         release_file = config.getoption("release")
         release = load_release(
-            Path(release_file) if release_file else None, config.getoption("expect"), [c.name for c in env.components]
+            Path(release_file) if release_file else None, config.getoption("expect"), release_names(env)
         )
         shard = parse_shard(config.getoption("shard")) if config.getoption("shard") else None
     except (ConfigError, ShardError) as exc:
@@ -169,10 +184,42 @@ def pytest_configure(config: pytest.Config) -> None:
     run.source_verdict = config.getoption("source_verdict")
     chosen = config.getoption("baseline")
     run.baseline = BaselineSource(Path(chosen) if chosen else baseline_path(reports, env.name), env.name)
-    run.deadline = env.budget_deadline()
+    run.deadline = deadline
+    run.resolution = resolution
     config.stash[RUN] = run
     _collect_builtin(config)
     _default_outputs(config, reports)
+
+
+def _resolution(config: pytest.Config, env: Environment, deadline: Deadline) -> Resolution:
+    """The environment's selections: read here on the controller (or the only process), received as they are on an
+    xdist worker, so every worker collects the same tests."""
+    if not env.selections:
+        return {}
+    handed = getattr(config, "workerinput", {}).get(WORKERINPUT_KEY)
+    if handed is not None:
+        return loads(handed)
+    kube, azure = KubeClients(env), AzureClients(env, deadline)
+    try:
+        return resolve(env, Clients(kube, azure), deadline)
+    finally:
+        azure.close()
+        if getattr(config.option, "numprocesses", None):
+            kube.close()  # the workers run the checks, with readers of their own
+        else:
+            # This process runs the checks too: its readers keep the lists just read, so the checks read none again.
+            config.stash[RESOLVED_BY] = kube
+
+
+RESOLVED_BY = pytest.StashKey[KubeClients]()  # the readers that resolved the selections, for the session's checks
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, on the controller, for each worker it starts: hand over the selections as resolved here."""
+    run = node.config.stash.get(RUN, None)
+    if run is not None and run.resolution:
+        node.workerinput[WORKERINPUT_KEY] = dumps(run.resolution)
 
 
 # pytest's re-run habits, by option dest. The cache they need is off (-p no:cacheprovider), so pytest would accept
@@ -274,3 +321,18 @@ def _default_outputs(config: pytest.Config, reports: Path) -> None:
         Path(config.option.allure_report_dir).mkdir(parents=True, exist_ok=True)
     if getattr(config.option, "xmlpath", None) is None and is_controller:
         config.option.xmlpath = str(reports / "junit.xml")
+
+
+def _show_env(config: pytest.Config) -> None:
+    """--show-env: the merged environment with each value's origin on stdout, then exit 0 (4 and one line per
+    problem if it would not load). Only the files are read: no cluster, no Azure, no environment variable."""
+    from deploy_verify.bases import show_environment
+
+    env_dir = Path(config.getoption("env_dir") or config.rootpath / config.getini("deploy_verify_env_dir"))
+    name = _env_name(config, env_dir)
+    try:
+        text = show_environment(name, env_dir)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    print(text, end="", flush=True)
+    pytest.exit(f"--show-env: printed environment {name!r}; nothing was run", returncode=0)

@@ -19,7 +19,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from deploy_verify.config import ConfigError, Strict, validate
+from deploy_verify.config import ConfigError, Environment, Strict, validate
 from deploy_verify.yamlsource import YamlSourceError, dotted, line_of, load_yaml_with_lines
 
 
@@ -63,6 +63,19 @@ class ReleaseManifest(Strict):
     components: dict[str, Annotated[Expectation, BeforeValidator(_shorthand)]] = Field(default_factory=dict)
 
 
+def release_names(env: Environment) -> list[str]:
+    """The names a release manifest may hold entries for: each component's (a selection member's by its
+    `release_key` rule), and, while a selection is unresolved, anything (its members are not known; the run is red
+    for it anyway)."""
+    names = {c.release_name for c in env.components}
+    if any(c.unresolved for c in env.components):
+        return [ANY_NAME]
+    return sorted(names)
+
+
+ANY_NAME = "*"  # in release_names: entries are not checked against the environment
+
+
 def load_release(path: Path | None, expects: list[str], component_names: list[str]) -> ReleaseManifest:
     """The manifest from `path` (if any) with each `NAME=VERSION` of --expect laid over it."""
     manifest = ReleaseManifest()
@@ -72,7 +85,7 @@ def load_release(path: Path | None, expects: list[str], component_names: list[st
         except YamlSourceError as exc:
             raise ConfigError([f"--release: {exc}"]) from exc
         manifest = validate(ReleaseManifest, data, lines, str(path))
-        unknown = sorted(set(manifest.components) - set(component_names))
+        unknown = [] if ANY_NAME in component_names else sorted(set(manifest.components) - set(component_names))
         if unknown:
             # A typo here would leave the component without an expectation and its checks asking for one.
             known = ", ".join(sorted(component_names))
@@ -88,7 +101,7 @@ def load_release(path: Path | None, expects: list[str], component_names: list[st
         name, sep, version = item.partition("=")
         if not sep or not name or not version:
             raise ConfigError([f"--expect {item!r}: expected COMPONENT=VERSION, e.g. --expect payments-api=1.4.2"])
-        if name not in component_names:
+        if name not in component_names and ANY_NAME not in component_names:
             known = ", ".join(sorted(component_names))
             raise ConfigError([f"--expect {item!r}: no component {name!r} in this environment; known: {known}"])
         base = overrides.get(name, Expectation())

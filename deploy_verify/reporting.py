@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from deploy_verify import allure_meta, gate
+from deploy_verify import allure_meta, gate, selection
 from deploy_verify.baseline import STATE_PROPERTY, write_baseline
 from deploy_verify.checks.result import Category, CheckResult, Verdict
+from deploy_verify.clients import AzureClients, KubeClients
 from deploy_verify.collection import family_of, scenario_of
 from deploy_verify.family import CLUSTER_PREFIX, Family
-from deploy_verify.kinds import KINDS
+from deploy_verify.kinds import KINDS, Clients
 from deploy_verify.run import RECORDED, RESULTS, RUN, Run
 from deploy_verify.verdicts import Undecided, red_worst_first, summarize
 
@@ -111,9 +112,46 @@ class GateRecorder:
         if run is None or self.config.option.collectonly:
             return
         self._write_baseline(run)
+        if self._selections_changed(run):
+            session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
         gate.write_verdict(run, exitstatus, self.config)
         if self.config.option.allure_report_dir:
             allure_meta.write(Path(self.config.option.allure_report_dir), run)
+
+    @staticmethod
+    def _selections_changed(run: Run) -> bool:
+        """Read the selections again: a member that appeared while the tests ran was not verified, so the gate is
+        red with a row saying so (a member that disappeared already failed its own checks)."""
+        resolved = {name: r for name, r in run.resolution.items() if r.problem is None}
+        if not resolved or run.deadline is None or run.deadline.expired():
+            return False
+        kube, azure = KubeClients(run.env), AzureClients(run.env, run.deadline)
+        try:
+            now = selection.resolve(
+                run.env.model_copy(update={"components": list(run.env.selections.values())}),
+                Clients(kube, azure),
+                run.deadline,
+            )
+        finally:
+            kube.close()
+            azure.close()
+        appeared = False
+        for name in sorted(resolved):
+            gained = sorted(set(now.get(name, selection.Resolved()).names) - set(resolved[name].names))
+            if gained:
+                appeared = True
+                run.rows[f"selection::{name}"] = gate.Row(
+                    name,
+                    f"selection::{name}",
+                    name,
+                    "selection",
+                    "The selection is what was verified",
+                    outcome="error",
+                    category=str(Category.UNDECIDED),
+                    message=f"selection {name}: {', '.join(gained)} appeared after the tests were collected and "
+                    "was not verified; run the gate again",
+                )
+        return appeared
 
     @staticmethod
     def _write_baseline(run: Run) -> None:

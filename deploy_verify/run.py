@@ -15,6 +15,7 @@ from deploy_verify.checks.deadline import Deadline
 from deploy_verify.checks.result import CheckResult
 from deploy_verify.config import Environment
 from deploy_verify.release import ReleaseManifest
+from deploy_verify.selection import Resolution
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Run:
     shard: tuple[int, int] | None = None
     env_dir: Path = Path("environments")
     source_verdict: str | None = None  # --source-verdict
+    resolution: Resolution = field(default_factory=dict)  # what each selection stood for at collection
 
     def source_verdict_path(self) -> Path | None:
         """Where the verdict of the environment this one promotes from is read: --source-verdict, else

@@ -58,6 +58,13 @@ def _component_locality(component: Component) -> str:
 def assignment(env: Environment, total: int) -> dict[str, int]:
     """locality -> shard (1-based), dealt round-robin over the sorted localities of the whole environment."""
     localities = {f"cluster/{name}" for name in env.clusters} | {_component_locality(c) for c in env.components}
+    # Every resource group a selection looks in, whether or not it had members when this process resolved it: the
+    # shards resolve on their own, and must still deal the same localities.
+    localities |= {
+        f"azure/{c.subscription}/{group}"
+        for c in env.selections.values()
+        for group in (c.select.resource_groups if c.select else [])
+    }
     return {key: position % total + 1 for position, key in enumerate(sorted(localities))}
 
 

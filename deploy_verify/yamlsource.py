@@ -3,7 +3,10 @@
     data, lines = load_yaml_with_lines(Path("environments/prod.yaml"))
     lines[("components", 2, "kind")]  # -> 14
 
-Duplicate keys are rejected here (PyYAML keeps the last one silently, which hides copy-paste mistakes).
+Duplicate keys are rejected here (PyYAML keeps the last one silently, which hides copy-paste mistakes). YAML merge
+keys work as https://yaml.org/type/merge.html says: `<<: *base` inserts the keys of the anchored mapping the mapping
+does not write itself, `<<: [*a, *b]` merges each in turn (a key of an earlier one wins); a key written twice is
+still a duplicate. A merged value's line is where it was written (under the anchor).
 """
 
 from __future__ import annotations
@@ -77,21 +80,63 @@ def _parse(text: str, shown: str, loader_class: Any) -> tuple[Any, dict[Loc, int
     return data, lines
 
 
-def _plain(node: yaml.Node, loc: Loc, lines: dict[Loc, int], loader: Any, shown: str) -> Any:
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _plain(
+    node: yaml.Node, loc: Loc, lines: dict[Loc, int], loader: Any, shown: str, path: frozenset[int] = frozenset()
+) -> Any:
     lines[loc] = node.start_mark.line + 1
+    if id(node) in path:  # `&a {b: *a}`: PyYAML composes it as a loop; plain data cannot hold one
+        raise YamlSourceError(f"{shown}:{lines[loc]}: {_dotted(loc)}: an alias refers to the node that holds it")
+    inner = path | {id(node)}
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves `<<: *anchor` merges like the normal loader
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)
-            if key in result:
-                line = key_node.start_mark.line + 1
-                raise YamlSourceError(f"{shown}:{line}: {_dotted((*loc, str(key)))}: duplicate key")
-            result[key] = _plain(value_node, (*loc, str(key)), lines, loader, shown)
+        for key, value_node in _pairs(node, loc, loader, shown):
+            result[key] = _plain(value_node, (*loc, str(key)), lines, loader, shown, inner)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, (*loc, i), lines, loader, shown) for i, item in enumerate(node.value)]
+        return [_plain(item, (*loc, i), lines, loader, shown, inner) for i, item in enumerate(node.value)]
     return loader.construct_object(node)
+
+
+def _pairs(
+    node: yaml.MappingNode, loc: Loc, loader: Any, shown: str, seen: frozenset[int] = frozenset()
+) -> list[tuple[Any, yaml.Node]]:
+    """The mapping's keys and value nodes after its merge keys: merged ones first (as PyYAML orders them), each only
+    where the mapping does not write the key itself; a key written twice explicitly is a duplicate. Not
+    `loader.flatten_mapping`: it splices merged pairs into the node, where they look like duplicates of the
+    overriding keys."""
+    written: dict[Any, yaml.Node] = {}
+    sources: list[yaml.Node] = []
+    merge_written = False
+    for key_node, value_node in node.value:
+        if key_node.tag == MERGE_TAG:
+            if merge_written:
+                raise YamlSourceError(f"{shown}:{key_node.start_mark.line + 1}: {_dotted((*loc, '<<'))}: duplicate key")
+            merge_written = True
+            sources = list(value_node.value) if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            continue
+        key = loader.construct_object(key_node)
+        if key in written:
+            line = key_node.start_mark.line + 1
+            raise YamlSourceError(f"{shown}:{line}: {_dotted((*loc, str(key)))}: duplicate key")
+        written[key] = value_node
+    merged: dict[Any, yaml.Node] = {}
+    for source in sources:
+        if not isinstance(source, yaml.MappingNode):
+            what = "a list" if isinstance(source, yaml.SequenceNode) else f"{source.value!r}"
+            raise YamlSourceError(
+                f"{shown}:{source.start_mark.line + 1}: {_dotted((*loc, '<<'))}: expected an alias of a mapping "
+                f"(<<: *base) or a list of them (<<: [*a, *b]), got {what}"
+            )
+        if id(source) in seen or source is node:
+            raise YamlSourceError(
+                f"{shown}:{source.start_mark.line + 1}: {_dotted((*loc, '<<'))}: merges the mapping that holds it"
+            )
+        for key, value_node in _pairs(source, loc, loader, shown, seen | {id(node)}):
+            merged.setdefault(key, value_node)  # an earlier source wins
+    return [*((k, v) for k, v in merged.items() if k not in written), *written.items()]
 
 
 def _dotted(loc: Loc) -> str:

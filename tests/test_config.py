@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAD = "name: prod\n"
 ENDPOINT = "components:\n  - {name: web, kind: endpoint, health: [{url: 'https://web.example.com/health'}]}\n"
 ALLOWED_TOP = (
-    "azure, budget, checks, clusters, components, defaults, description, links, name, promotes_from, protected"
+    "azure, budget, checks, clusters, components, defaults, description, extends, links, name, promotes_from, protected"
 )
-KINDS = "deployment, daemonset, statefulset, helm, containerapp, functionapp, endpoint"
+KINDS = "deployment, daemonset, statefulset, helm, containerapp, functionapp, endpoint, argocd, resource"
 
 CASES = [
     # Found by tests/test_loader_properties.py: both used to escape as a traceback or a two-line message.
@@ -45,8 +45,9 @@ CASES = [
         "misspelt component key",
         HEAD + ENDPOINT + "  - name: api\n    kind: endpoint\n    helth: []\n",
         [
-            "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: certificates, cluster, container, "
-            "health, kind, links, min_replicas, name, namespace, release, resource, resource_group, services, "
+            "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: allow_suspended, api_version, "
+            "application, certificates, cluster, container, depends_on, health, kind, links, min_replicas, name, "
+            "namespace, release, release_key, resource, resource_group, resource_kind, select, services, "
             "subscription, tls, traffic, version_source, workload"
         ],
     ),

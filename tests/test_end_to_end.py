@@ -52,6 +52,8 @@ BROKEN = {
         "cause: Issuer broken/letsencrypt-broken is not Ready: ErrRegisterACMEAccount",
     ),
     ("billing", "helm_release"): ("fail", 'revision 2 is failed: Upgrade "billing" failed: cannot patch "billing"'),
+    # What revision 2 rendered was never applied: the live Service is still revision 1's.
+    ("billing", "helm_resources"): ("fail", "(revision 2 is failed: not applied)"),
     ("orphan", "service_endpoints"): ("fail", "Service orphan not found in broken"),
     ("log-shipper", "rollout_complete"): ("fail", "container log-shipper ImagePullBackOff"),
     ("queue", "rollout_complete"): ("fail", "Pod queue-0: container queue CrashLoopBackOff"),
@@ -108,7 +110,7 @@ def red(testbed, tmp_path_factory):
 def test_local_is_green_with_a_verdict_per_component(green):
     result, reports = green
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "GATE GREEN: 33 passed in environment 'local'" in result.stdout
+    assert "GATE GREEN: 34 passed in environment 'local'" in result.stdout
     document = json.loads((reports / "verdict.json").read_text())
     assert (document["environment"], document["verdict"], document["markers"]) == ("local", "green", "postdeploy")
     assert document["release"]["name"] == "demo-2026.11"
@@ -124,11 +126,15 @@ def test_local_is_green_with_a_verdict_per_component(green):
         ("pricing", "containerapp_healthy"),
         ("orders-events", "functionapp_deployed"),
     }
-    helm_and_certificates = {("catalog", "helm_release"), ("payments-api", "certmanager_certificate")}
+    helm_and_certificates = {
+        ("catalog", "helm_release"),
+        ("catalog", "helm_resources"),
+        ("payments-api", "certmanager_certificate"),
+    }
     tests = {(t["component"], t["check"]) for t in document["tests"]}
     assert tests == endpoints | workloads | clusters | azure | helm_and_certificates
     assert {t["outcome"] for t in document["tests"]} == {"pass"}
-    assert (reports / "junit.xml").read_text().count("<testcase ") == 33
+    assert (reports / "junit.xml").read_text().count("<testcase ") == 34
 
 
 def test_local_broken_is_red_and_says_why_for_each_component(red):
@@ -148,7 +154,7 @@ def test_local_broken_is_red_and_says_why_for_each_component(red):
 def test_allure_results_hold_gherkin_steps_titles_and_evidence(green):
     _, reports = green
     results = allure_results(reports)
-    assert len(results) == 33
+    assert len(results) == 34
     health = next(
         r for r in results if r["name"] == "Health endpoints answer healthy after the deploy [local/payments-api]"
     )

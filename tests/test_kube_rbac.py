@@ -14,7 +14,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS = ("dv-a", "dv-b")
-K8S_POSTDEPLOY = "postdeploy and (rollout or pods or image or endpoints or nodes or helmrelease or certificate)"
+K8S_POSTDEPLOY = (
+    "postdeploy and (rollout or pods or image or endpoints or nodes or helmrelease or helmresources or certificate)"
+)
 # Namespaces whose Secrets the suite reads (Helm history, cert-manager TLS Secrets), bound one by one.
 SECRET_NAMESPACES = {"dv-a": "shop", "dv-b": "catalog"}
 SA_USER = "system:serviceaccount:deploy-verify:{}"
@@ -90,7 +92,7 @@ def test_post_deploy_suite_passes_with_get_list_watch_only(as_reader):
     assert result.returncode == 0, result.stdout[-3000:]
     document = json.loads((reports / "verdict.json").read_text())
     assert document["verdict"] == "green"
-    assert len(document["tests"]) == 24  # 5 workloads x 4 checks + 2 clusters + a Helm release + a Certificate
+    assert len(document["tests"]) == 25  # 5 workloads x 4 checks + 2 clusters + a Helm release (x2) + a Certificate
 
 
 def test_token_never_reaches_reports_or_output(as_reader):

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import urllib3
 
 from deploy_verify.checks.deadline import BudgetExhausted, Deadline
+from deploy_verify.checks.result import Category
 from deploy_verify.checks.transports import Failure, TransportError
 from deploy_verify.checks.transports.bounded import Bound, Cutoff, bounded, bounded_pools
 
@@ -89,12 +90,66 @@ RESOURCES: dict[str, tuple[str, bool]] = {
     "certificates": ("/apis/cert-manager.io/v1", True),
     "issuers": ("/apis/cert-manager.io/v1", True),
     "clusterissuers": ("/apis/cert-manager.io/v1", False),
+    # What Helm charts render most, so a release's resources are read without a discovery round trip.
+    "configmaps": ("/api/v1", True),
+    "serviceaccounts": ("/api/v1", True),
+    "persistentvolumeclaims": ("/api/v1", True),
+    "persistentvolumes": ("/api/v1", False),
+    "jobs": ("/apis/batch/v1", True),
+    "cronjobs": ("/apis/batch/v1", True),
+    "ingresses": ("/apis/networking.k8s.io/v1", True),
+    "networkpolicies": ("/apis/networking.k8s.io/v1", True),
+    "horizontalpodautoscalers": ("/apis/autoscaling/v2", True),
+    "poddisruptionbudgets": ("/apis/policy/v1", True),
+    "roles": ("/apis/rbac.authorization.k8s.io/v1", True),
+    "rolebindings": ("/apis/rbac.authorization.k8s.io/v1", True),
+    "clusterroles": ("/apis/rbac.authorization.k8s.io/v1", False),
+    "clusterrolebindings": ("/apis/rbac.authorization.k8s.io/v1", False),
 }
+# (apiVersion, kind) -> the RESOURCES key it is listed under; other kinds are found by discovery (KubeReader.resource).
+# A kind served under several versions (autoscaling/v1 and v2) is read under one: the API server converts.
+KNOWN_KINDS: dict[tuple[str, str], str] = {
+    ("v1", "Pod"): "pods",
+    ("v1", "Service"): "services",
+    ("v1", "Secret"): "secrets",
+    ("v1", "Namespace"): "namespaces",
+    ("v1", "Node"): "nodes",
+    ("v1", "ConfigMap"): "configmaps",
+    ("v1", "ServiceAccount"): "serviceaccounts",
+    ("v1", "PersistentVolumeClaim"): "persistentvolumeclaims",
+    ("v1", "PersistentVolume"): "persistentvolumes",
+    ("apps/v1", "Deployment"): "deployments",
+    ("apps/v1", "ReplicaSet"): "replicasets",
+    ("apps/v1", "DaemonSet"): "daemonsets",
+    ("apps/v1", "StatefulSet"): "statefulsets",
+    ("batch/v1", "Job"): "jobs",
+    ("batch/v1", "CronJob"): "cronjobs",
+    ("networking.k8s.io/v1", "Ingress"): "ingresses",
+    ("networking.k8s.io/v1", "NetworkPolicy"): "networkpolicies",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
+    ("policy/v1", "PodDisruptionBudget"): "poddisruptionbudgets",
+    ("rbac.authorization.k8s.io/v1", "Role"): "roles",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rolebindings",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "clusterroles",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "clusterrolebindings",
+    ("cert-manager.io/v1", "Certificate"): "certificates",
+    ("cert-manager.io/v1", "Issuer"): "issuers",
+    ("cert-manager.io/v1", "ClusterIssuer"): "clusterissuers",
+}
+_DISCOVERY_LOCK = threading.Lock()
 READ_VERBS = frozenset({"GET", "HEAD"})
 
 
 class KubeUnavailable(TransportError):
     """The cluster could not be asked (unreachable, slow, refused credentials, RBAC, unknown context): ERROR."""
+
+
+class UnknownResource(KubeUnavailable):
+    """The cluster does not serve this apiVersion and kind (its CRD is not installed, or the version is wrong):
+    nothing of that kind can be judged there. ERROR, "Could not decide"."""
+
+    category = Category.UNDECIDED
 
 
 class WatchExpired(Exception):
@@ -192,6 +247,43 @@ class KubeReader:
                 document = self._get_json(_path(kind, namespace), _selector_query(select), deadline)
                 self.cache[key] = Listing(document.get("items") or [], document["metadata"].get("resourceVersion", ""))
             return self.cache[key]
+
+    def resource(self, api_version: str, kind: str, deadline: Deadline) -> str:
+        """The RESOURCES key objects of (apiVersion, kind) are listed under: a known one, else found once through
+        the API server's discovery document of that group/version (`/apis/GROUP/VERSION`, `/api/v1`) and
+        registered as `plural.group`. UnknownResource when the cluster does not serve it."""
+        known = KNOWN_KINDS.get((api_version, kind))
+        if known is not None:
+            return known
+        with _DISCOVERY_LOCK:
+            found = KNOWN_KINDS.get((api_version, kind))
+            if found is not None:
+                return found
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            document = self._get_json(prefix, {}, deadline)
+        except KubeUnavailable as exc:
+            if "answered 404" not in str(exc):
+                raise
+            raise UnknownResource(
+                f"cluster {self.cluster} does not serve {api_version} (is the CRD installed, and is that its "
+                "served version?)"
+            ) from exc
+        for entry in document.get("resources") or []:
+            if entry.get("kind") == kind and "/" not in str(entry.get("name", "")):
+                group = api_version.rpartition("/")[0]
+                key = f"{entry['name']}.{group}" if group else str(entry["name"])
+                with _DISCOVERY_LOCK:
+                    RESOURCES.setdefault(key, (prefix, bool(entry.get("namespaced"))))
+                    KNOWN_KINDS[(api_version, kind)] = key
+                return key
+        resources = [e for e in document.get("resources") or [] if "/" not in str(e.get("name", ""))]
+        served = ", ".join(sorted(str(e.get("kind")) for e in resources)) or "nothing"
+        raise UnknownResource(f"cluster {self.cluster} serves no kind {kind} in {api_version} (it serves {served})")
+
+    def namespaced(self, key: str) -> bool:
+        """Whether objects listed under `key` (a RESOURCES key) live in namespaces."""
+        return RESOURCES[key][1]
 
     def fresh(self, kind: str, namespace: str | None, deadline: Deadline, select: str = "") -> Listing:
         """Drop the cached list and read it again (used by waits, never by one-shot checks)."""
@@ -514,9 +606,10 @@ def _selector_query(select: str) -> dict[str, str]:
 
 def _path(kind: str, namespace: str | None) -> str:
     prefix, namespaced = RESOURCES[kind]
+    plural = kind.partition(".")[0]  # a discovered kind is keyed `plural.group`; the URL has the plural
     if namespaced and namespace is not None:
-        return f"{prefix}/namespaces/{quote(namespace)}/{kind}"
-    return f"{prefix}/{kind}"
+        return f"{prefix}/namespaces/{quote(namespace)}/{plural}"
+    return f"{prefix}/{plural}"
 
 
 def _lines(response: RawResponse) -> Iterator[bytes]:

