@@ -1,130 +1,117 @@
-"""`kind: resource` end to end: the suite as a gate runs it, on Argo Rollouts (the Rollout CRD the testbed installs,
-statuses written as the Rollouts controller writes them), a made-up apiVersion and a missing object."""
+"""The `resource` component kind end to end: an environment file naming objects of any kind on the testbed's cluster
+dv-b, the built-in @resource scenario run through pytest, verdicts and messages in the summary and verdict.json.
+The objects are made-up CRDs' (tests.test_status_rules) in a namespace of the test's own, their status written as
+their controller would."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
-import uuid
+import secrets
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.kube_world import CLUSTER, World
+from tests.test_status_rules import WIDGET, apply_crds, condition, custom
+
 ROOT = Path(__file__).resolve().parent.parent
-CLUSTER = "dv-b"
 
-
-def _rollout(name: str) -> dict:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": name, "image": "registry.example.test/r/web:1.0"}]},
-            },
-            "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}},
-        },
-    }
+ENVIRONMENT = """\
+name: local
+budget: 1m
+defaults:
+  kubernetes: {{grace: 1s, rollout_timeout: 10s}}
+clusters:
+  dv-b: {{context: kwok-dv-b, kubeconfig: {kubeconfig}}}
+components:
+  - {{name: healthy, kind: resource, cluster: dv-b, namespace: {ns}, api_version: {widget}, resource_kind: Widget}}
+  - name: broken
+    kind: resource
+    cluster: dv-b
+    namespace: {ns}
+    api_version: {widget}
+    resource_kind: Widget
+    resource: refused
+  - {{name: sprocket, kind: resource, cluster: dv-b, namespace: {ns}, api_version: {widget}, resource_kind: Sprocket}}
+  - {{name: gizmo, kind: resource, cluster: dv-b, namespace: {ns}, api_version: {widget}, resource_kind: Gadget}}
+  - {{name: settings, kind: resource, cluster: dv-b, namespace: {ns}, api_version: v1, resource_kind: ConfigMap}}
+"""
 
 
 @pytest.fixture(scope="module")
-def rollouts(testbed_kube):
-    namespace = f"res-{uuid.uuid4().hex[:8]}"
-    kubectl = testbed_kube.kubectl_command(CLUSTER)
-
-    def run(*args: str, stdin: str | None = None) -> None:
-        done = subprocess.run([*kubectl, *args], input=stdin, capture_output=True, text=True, timeout=60, check=False)
-        assert done.returncode == 0, done.stderr
-
-    run("create", "namespace", namespace)
-    items = [{**_rollout(n), "metadata": {"name": n, "namespace": namespace}} for n in ("good", "stuck", "paused")]
-    run("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
-    # As the Argo Rollouts controller (v1.x) reports them: phase and message, observedGeneration as a string.
-    statuses = {
-        "good": {"phase": "Healthy", "observedGeneration": "1", "replicas": 2, "availableReplicas": 2},
-        "stuck": {
-            "phase": "Degraded",
-            "message": 'ProgressDeadlineExceeded: ReplicaSet "stuck-7d9" has timed out progressing.',
-            "observedGeneration": "1",
-        },
-        "paused": {
-            "phase": "Paused",
-            "message": "CanaryPauseStep",
-            "observedGeneration": "1",
-            "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-12-02T10:00:00Z"}],
-        },
-    }
-    for name, status in statuses.items():
-        run(
-            "-n",
-            namespace,
-            "patch",
-            "rollout",
-            name,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            json.dumps({"status": status}),
+def objects(testbed_kube: Any) -> Iterator[World]:
+    apply_crds(testbed_kube)
+    world = World(testbed_kube, f"wrk-{secrets.token_hex(3)}")
+    testbed_kube.kubectl(CLUSTER, "create", "namespace", world.namespace)
+    try:
+        world.apply(
+            custom("Widget", "healthy"),
+            custom("Widget", "refused"),
+            custom("Gadget", "gizmo"),
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}},
         )
-    yield namespace
-    subprocess.run([*kubectl, "delete", "namespace", namespace, "--wait=false"], capture_output=True, timeout=60)
+        world.write_status("widget", "healthy", {"conditions": [condition("Ready", "True", "Succeeded")]})
+        refused = condition("Ready", "False", "CredentialsRejected", "the token was refused")
+        world.write_status("widget", "refused", {"conditions": [refused]})
+        yield world
+    finally:
+        testbed_kube.kubectl(CLUSTER, "delete", "namespace", world.namespace, "--wait=false", check=False)
 
 
-def test_resources_are_judged_by_their_published_status(rollouts, tmp_path):
-    env_dir = tmp_path / "environments"
-    env_dir.mkdir()
-    kubeconfig = ROOT / ".testbed" / "kubeconfig.yaml"
-    (env_dir / "res.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            name: res
-            budget: 1m
-            defaults:
-              kubernetes: {{rollout_timeout: 2s}}
-            clusters:
-              dv-b: {{context: kwok-dv-b, kubeconfig: {kubeconfig}}}
-            components:
-            """
-        )
-        + "".join(
-            f"  - {{name: {name}, kind: resource, cluster: dv-b, namespace: {rollouts}, api_version: {api}, "
-            f"resource_kind: Rollout, resource: {obj}}}\n"
-            for name, api, obj in (
-                ("good", "argoproj.io/v1alpha1", "good"),
-                ("stuck", "argoproj.io/v1alpha1", "stuck"),
-                ("paused", "argoproj.io/v1alpha1", "paused"),
-                ("gone", "argoproj.io/v1alpha1", "nowhere"),
-                ("unserved", "rollouts.example.test/v9", "good"),
-            )
-        )
+@pytest.fixture
+def suite(pytester: pytest.Pytester, objects: World) -> pytest.Pytester:
+    shutil.copy(ROOT / "pyproject.toml", pytester.path)
+    (pytester.path / "features").mkdir()
+    (pytester.path / "environments").mkdir()
+    text = ENVIRONMENT.format(kubeconfig=ROOT / ".testbed" / "kubeconfig.yaml", ns=objects.namespace, widget=WIDGET)
+    (pytester.path / "environments" / "local.yaml").write_text(text)
+    return pytester
+
+
+def test_resource_components_pass_fail_and_error(suite: pytest.Pytester, objects: World) -> None:
+    result = suite.runpytest("features", "-m", "resource")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=2, failed=1, errors=2)
+    ns = objects.namespace
+    result.stdout.fnmatch_lines_random(
+        [
+            "healthy * PASS * resource_status",
+            "settings * PASS * resource_status",
+            f"broken * FAIL * resource_status: Widget:{ns}/refused: condition Ready is False (CredentialsRejected: "
+            "the token was refused)*",
+            f"sprocket * ERROR * resource_status: Sprocket:{ns}/sprocket: cluster dv-b serves no kind Sprocket in "
+            "states.dv.test/v1 (it serves *Gadget, Widget*)",
+            f"gizmo * ERROR * resource_status: Gadget:{ns}/gizmo: publishes no status the suite can judge: the Gadget "
+            "has no status at all; the suite cannot tell whether it is healthy: check it another way, or leave it out",
+        ]
     )
-    reports = tmp_path / "reports"
-    command = [sys.executable, "-m", "pytest", "features", "--env", "res", f"--env-dir={env_dir}"]
-    command += [f"--reports-dir={reports}", "-m", "resource", "-p", "no:randomly"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 1, done.stdout[-3000:]
-    tests = {
-        t["component"]: (t["outcome"], t["message"])
-        for t in json.loads((reports / "verdict.json").read_text())["tests"]
+    document = json.loads((suite.path / "reports" / "verdict.json").read_text())
+    rows = {t["component"]: (t["check"], t["outcome"], t["category"]) for t in document["tests"]}
+    assert rows == {
+        "healthy": ("resource_status", "pass", ""),
+        "settings": ("resource_status", "pass", ""),
+        "broken": ("resource_status", "fail", "Provisioning"),
+        "sprocket": ("resource_status", "error", "Could not decide"),
+        "gizmo": ("resource_status", "error", "Could not decide"),
     }
-    assert tests["good"][0] == "pass", tests["good"]
-    assert "phase Healthy" in tests["good"][1]
-    outcome, message = tests["stuck"]
-    assert outcome == "fail", message
-    assert "phase Degraded (ProgressDeadlineExceeded" in message
-    outcome, message = tests["paused"]
-    assert outcome in {"fail", "error"}, message
-    assert "paused (CanaryPauseStep): it waits for a promotion" in message
-    outcome, message = tests["gone"]
-    assert outcome == "fail", message
-    assert "nowhere" in message
-    outcome, message = tests["unserved"]
-    assert outcome == "error", message
-    assert "does not serve rollouts.example.test/v9" in message
-    assert "GATE RED" in done.stdout
+
+
+def test_a_resource_component_needs_its_api_version_and_kind(suite: pytest.Pytester) -> None:
+    env = suite.path / "environments" / "local.yaml"
+    env.write_text(
+        "name: local\nclusters:\n  dv-b: {context: kwok-dv-b}\ncomponents:\n"
+        "  - {name: x, kind: resource, cluster: dv-b, namespace: default}\n"
+        "  - {name: y, kind: deployment, cluster: dv-b, namespace: default, resource_kind: Rollout}\n"
+    )
+    result = suite.runpytest("features", "-m", "resource")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines_random(
+        [
+            "*components[[]0[]]*missing required key 'api_version' for kind resource (e.g. argoproj.io/v1alpha1)*",
+            "*components[[]0[]]*missing required key 'resource_kind' for kind resource (e.g. Rollout)*",
+            "*components[[]1[]]*only kind resource reads resource_kind; this component is a deployment*",
+        ]
+    )

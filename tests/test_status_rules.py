@@ -860,10 +860,10 @@ def look(shop: Shop, api_version: str, kind: str, name: str = "", selector: str 
 
 @pytest.mark.parametrize("case", ROWS)
 def test_status_rule(shop: Shop, case: Row) -> None:
-    """One look, taken again until the controllers have brought the state about (at most a minute); the state is
+    """One look, taken again until the controllers have brought the state about (at most 30 seconds); the state is
     then asserted exactly."""
     pattern = case.message.replace("{ns}", re.escape(shop.world.namespace))
-    end = time.monotonic() + 60
+    end = time.monotonic() + 30
     while True:
         result = look(shop, case.api_version, case.kind, case.name, may_suspend=case.may_suspend)
         if (result.verdict is case.verdict and re.fullmatch(pattern, result.message)) or time.monotonic() > end:
