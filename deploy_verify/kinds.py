@@ -38,7 +38,7 @@ from deploy_verify.checks.result import CheckResult
 from deploy_verify.checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
 from deploy_verify.checks.runner import Undecidable
 from deploy_verify.checks.transports.arm import arm_call, as_dict
-from deploy_verify.checks.workloads import PLURALS, WorkloadRef
+from deploy_verify.checks.workloads import KIND_NAMES, WorkloadRef
 from deploy_verify.selection import Found, parse_labels
 
 if TYPE_CHECKING:
@@ -105,18 +105,9 @@ class Workload(Kind):
 
     def select(self, component: Component, clusters: list[str], clients: Clients, deadline: Deadline) -> list[Found]:
         assert component.select is not None
-        labels = parse_labels(component.select.labels)
         found: list[Found] = []
-        for cluster in clusters:
-            reader = clients.kube.reader(cluster)
-            for namespace in component.select.namespaces:
-                for kind in component.select.kinds or [self.name]:
-                    # The unfiltered list the checks read afterwards (labels are matched here), so selecting costs
-                    # no extra request when the same process runs the checks.
-                    for obj in reader.listing(PLURALS[kind], namespace, deadline).items:
-                        meta = obj["metadata"]
-                        if labels.matches(meta.get("labels")):
-                            found.append(Found(kind, meta["name"], meta.get("labels") or {}, cluster, namespace))
+        for kind in component.select.kinds or [self.name]:
+            found += labelled(kind, "apps/v1", KIND_NAMES[kind], component, clusters, clients, deadline)
         return found
 
     def ref(self, component: Component) -> WorkloadRef:
