@@ -22,7 +22,8 @@ class CallTimeouts:
     arm_request: float = 20.0  # one ARM call
     arm_operation: float = 300.0  # an ARM long-running operation (the drill's traffic switch)
     credential: float = 30.0  # acquiring a token (DefaultAzureCredential can probe several sources)
-    subprocess: float = 300.0  # a helm command (the drill's `helm rollback`)
+    subprocess: float = 300.0  # a helm command (the drill's `helm rollback`, a pre-deploy `helm template`)
+    terraform: float = 600.0  # one OpenTofu/Terraform command of the drift check (init, plan, show)
 
 
 @dataclass

@@ -59,6 +59,9 @@ class HelmRevision:
     manifest: str
     values: dict[str, Any]
     last_deployed: str
+    # The chart's own templates as stored with the revision: file name -> sha256 of its text (the pre-deploy
+    # policy compares them with the chart about to be deployed; subcharts are not stored in the record)
+    templates: tuple[tuple[str, str], ...] = ()
 
     @property
     def chart_ref(self) -> str:
@@ -120,7 +123,22 @@ def decode_release(secret: Obj) -> HelmRevision:
         manifest=str(record.get("manifest", "")),
         values=record.get("config") or {},
         last_deployed=str(info.get("last_deployed", "")),
+        templates=_template_digests((record.get("chart") or {}).get("templates") or []),
     )
+
+
+def _template_digests(templates: list[Any]) -> tuple[tuple[str, str], ...]:
+    """Helm stores each template as {"name": "templates/x.yaml", "data": base64 of its bytes}."""
+    digests = []
+    for template in templates:
+        if not isinstance(template, dict) or "name" not in template:
+            continue
+        try:
+            data = base64.b64decode(str(template.get("data") or ""))
+        except binascii.Error:
+            data = str(template.get("data")).encode()
+        digests.append((str(template["name"]), hashlib.sha256(data).hexdigest()))
+    return tuple(sorted(digests))
 
 
 def check_helm_release(

@@ -25,6 +25,8 @@ class Category(StrEnum):
     ROLLOUT_STUCK = "Rollout stuck"
     UNHEALTHY_ENDPOINT = "Unhealthy endpoint"
     PROVISIONING = "Provisioning"
+    POLICY = "Manifest policy"  # a pre-deploy render breaks the cluster's schema or a policy rule
+    DRIFT = "Infrastructure drift"  # what runs differs from the infrastructure code's desired state
     UNREACHABLE = "Infrastructure unreachable"
     UNDECIDED = "Could not decide"
 

@@ -148,7 +148,8 @@ class TimeoutDefaults(Strict):
     arm_request: Duration = 20.0
     arm_operation: Duration = 300.0  # an ARM long-running operation (the drill's traffic switch)
     credential: Duration = 30.0  # acquiring an Azure token
-    helm: Duration = 300.0  # one helm command (the drill's rollback)
+    helm: Duration = 300.0  # one helm command (the drill's rollback, a pre-deploy `helm template`)
+    terraform: Duration = 600.0  # one OpenTofu/Terraform command (`init`, `plan -refresh-only`, `show -json`)
 
 
 class Defaults(Strict):
@@ -208,6 +209,41 @@ class SelectorConfig(Strict):
     tags: dict[str, str] = {}  # Azure: every one must match
 
 
+class ApiConfig(Strict):
+    """One API of an API Management service (kind apim): checks.apim says what is judged."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9._]*$")  # the API id (without ;rev=N)
+    # the revision that must be current; the release manifest's `revisions: {API: N}` overrides it per release
+    revision: str | None = Field(default=None, pattern=r"^[1-9][0-9]*$")
+    fronts: str | None = None  # a component (containerapp, endpoint) whose address the API's serviceUrl points at
+    backend: str | None = None  # or the host (or URL) it must point at, written out
+    version_in_notes: bool = False  # the team records the released version in the API release's notes
+
+
+def _yaml_off(value: object) -> object:
+    """YAML 1.1 reads an unquoted `off` (and `no`) as false: `min-replicas: off` means the rule is off."""
+    return "off" if value is False else value
+
+
+RuleLevel = Annotated[Literal["block", "warn", "off"], BeforeValidator(_yaml_off)]
+
+
+class SilenceConfig(Strict):
+    """One policy finding accepted on purpose: which rule, on which object, and why (the reason is shown in the
+    report next to the finding, so a silence is reviewed with the release instead of forgotten)."""
+
+    rule: str
+    object: str  # KIND/NAMESPACE/NAME or KIND/NAME (cluster-scoped); `*` matches any run of characters
+    reason: str = Field(min_length=3)
+
+
+class PolicyConfig(Strict):
+    """Pre-deploy manifest policy (checks.policy): each rule blocks (FAIL), warns (shown, green) or is off."""
+
+    rules: dict[str, RuleLevel] = {}  # rule id -> level; unnamed rules keep their default level
+    silence: list[SilenceConfig] = []
+
+
 class Component(Strict):
     name: str = Field(pattern=NAME)
     kind: str  # one of suite.kinds.KINDS
@@ -243,6 +279,18 @@ class Component(Strict):
     resource_kind: str | None = None  # kind resource: the object's kind (e.g. Rollout)
     application: str | None = None  # kind argocd: the Application's name (default: the component name)
     allow_suspended: list[str] = []  # kind helm: CronJobs of the release that may be suspended
+    # kind helm, before the deploy (@policy): the chart directory and the environment's values files, rendered with
+    # `helm template` as the deploy would render them
+    chart: str | None = None
+    values: list[str] | None = None
+    path: str | None = None  # kind manifests: the folder of plain manifests (*.yaml, *.yml, *.json)
+    apis: list[ApiConfig] | None = None  # kind apim: the APIs the service must serve at their released revision
+    # kind terraform (@drift): the working directory planned, or the JSON of a plan the pipeline saved
+    # (`tofu show -json PLANFILE`), with its variable files and workspace
+    working_dir: str | None = None
+    plan_json: str | None = None
+    var_files: list[str] | None = None
+    workspace: str | None = None
     # Set by the suite, never written: the selection a member came from, the name its release entry has, and why a
     # selection has no members (an ERROR for every check of it).
     _member_of: str | None = PrivateAttr(default=None)
@@ -327,6 +375,7 @@ class Environment(Strict):
     azure: AzureConfig | None = None
     components: list[Component] = Field(min_length=1)
     links: Links = {}
+    policy: PolicyConfig = PolicyConfig()  # pre-deploy manifest policy: levels per rule, silenced findings
 
     @field_validator("checks")
     @classmethod
@@ -359,6 +408,7 @@ class Environment(Strict):
             arm_operation=calls.arm_operation,
             credential=calls.credential,
             subprocess=calls.helm,
+            terraform=calls.terraform,
         )
 
     def budget_deadline(self, within: Deadline | None = None) -> Deadline:
@@ -494,7 +544,25 @@ def _cross_check(env: Environment, file_stem: str) -> list[tuple[Loc, str]]:
         seen.add(comp.name)
         problems += [(("components", i, *loc), text) for loc, text in _component_problems(env, comp)]
         problems += [(("components", i, *loc), text) for loc, text in _selection_problems(env, comp)]
-    return problems + _dependency_problems(env)
+    return problems + _dependency_problems(env) + _policy_problems(env)
+
+
+def _policy_problems(env: Environment) -> list[tuple[Loc, str]]:
+    """Rule ids under policy: must be known, so a typo does not leave a rule at its default level."""
+    from deploy_verify.checks.policy import RULES
+
+    known = ", ".join(sorted(RULES))
+    problems: list[tuple[Loc, str]] = [
+        (("policy", "rules", rule), f"{rule!r} is not a policy rule; the rules are: {known}")
+        for rule in env.policy.rules
+        if rule not in RULES
+    ]
+    problems += [
+        (("policy", "silence", i, "rule"), f"{silence.rule!r} is not a policy rule; the rules are: {known}")
+        for i, silence in enumerate(env.policy.silence)
+        if silence.rule not in RULES
+    ]
+    return problems
 
 
 def _selection_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]:
@@ -616,7 +684,7 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
             known = ", ".join(sorted(subscriptions)) or "none defined under azure.subscriptions"
             problems.append((("subscription",), f"{comp.subscription!r} is not one of: {known}"))
     problems += [((), text) for text in kind.problems(comp)]
-    problems += _own_key_problems(comp) + _traffic_problems(comp)
+    problems += _own_key_problems(comp) + _traffic_problems(comp) + _api_problems(env, comp)
     if comp.certificates and kind.platform != "kubernetes":
         if comp.cluster is None:
             problems.append((("certificates",), "cert-manager Certificates need the component's cluster"))
@@ -645,6 +713,36 @@ def _own_key_problems(comp: Component) -> list[tuple[Loc, str]]:
         for key, kinds in sorted(owners.items())
         if comp.kind not in kinds and getattr(comp, key, None) is not None
     ]
+
+
+def _api_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]:
+    """An API fronts a component the environment defines, whose kind has an address to compare with; it is given
+    one backend expectation at most; its id is listed once."""
+    from deploy_verify.kinds import KINDS
+
+    problems: list[tuple[Loc, str]] = []
+    names = {c.name: c for c in env.components}
+    seen: set[str] = set()
+    for i, api in enumerate(comp.apis or []):
+        if api.name in seen:
+            problems.append((("apis", i, "name"), f"API {api.name!r} is listed twice"))
+        seen.add(api.name)
+        if api.fronts is not None and api.backend is not None:
+            problems.append((("apis", i), "give fronts (a component) or backend (a host), not both"))
+        if api.fronts is None:
+            continue
+        if api.fronts not in names:
+            problems.append((("apis", i, "fronts"), f"{api.fronts!r} is not a component of this environment"))
+        elif not KINDS[names[api.fronts].kind].has_address:
+            fronting = sorted(k for k, kind in KINDS.items() if kind.has_address)
+            problems.append(
+                (
+                    ("apis", i, "fronts"),
+                    f"{api.fronts!r} is a {names[api.fronts].kind}, which has no address to compare the API's "
+                    f"backend with (kinds that do: {', '.join(fronting)}); give backend: HOST instead",
+                )
+            )
+    return problems
 
 
 TRAFFIC_REVISION = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]--[a-z0-9]([a-z0-9-]*[a-z0-9])?$")  # ARM: APP--SUFFIX
@@ -685,8 +783,24 @@ def _resolve_paths(env: Environment, root: Path) -> Environment:
         expanded = Path(path).expanduser()
         return str(expanded if expanded.is_absolute() else root / expanded)
 
+    def resolve_all(paths: list[str] | None) -> list[str] | None:
+        return None if paths is None else [str(resolve(p)) for p in paths]
+
+    components = [
+        c.model_copy(
+            update={
+                "chart": resolve(c.chart),
+                "values": resolve_all(c.values),
+                "path": resolve(c.path),
+                "working_dir": resolve(c.working_dir),
+                "plan_json": resolve(c.plan_json),
+                "var_files": resolve_all(c.var_files),
+            }
+        )
+        for c in env.components
+    ]
     tls = env.defaults.tls.model_copy(update={"ca_bundle": resolve(env.defaults.tls.ca_bundle)})
     clusters = {name: c.model_copy(update={"kubeconfig": resolve(c.kubeconfig)}) for name, c in env.clusters.items()}
     azure = env.azure.model_copy(update={"ca_bundle": resolve(env.azure.ca_bundle)}) if env.azure else None
     defaults = env.defaults.model_copy(update={"tls": tls})
-    return env.model_copy(update={"defaults": defaults, "clusters": clusters, "azure": azure})
+    return env.model_copy(update={"defaults": defaults, "clusters": clusters, "azure": azure, "components": components})

@@ -43,7 +43,8 @@ def by_kind(family: Family, component: Component) -> bool:
     """The family applies where the component's kind adapter lists its tag (`suite.kinds`)."""
     from deploy_verify.kinds import kind_of
 
-    return family.tag in kind_of(component).families
+    kind = kind_of(component)
+    return family.tag in kind.families and kind.applies(family.tag, component)
 
 
 @dataclass(frozen=True)

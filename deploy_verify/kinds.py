@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from deploy_verify.checks.argocd import ApplicationRef, application_revision
 from deploy_verify.checks.baseline import (
@@ -33,6 +34,7 @@ from deploy_verify.checks.deadline import Deadline
 from deploy_verify.checks.drill import DrillImpossible, roll_back_helm, roll_back_traffic, roll_back_workload
 from deploy_verify.checks.helm import HELM_SECRETS, HelmRef
 from deploy_verify.checks.images import tag_of
+from deploy_verify.checks.render import ChartSource, Pending, chart_facts, read_folder, render_chart
 from deploy_verify.checks.resources import ResourceRef
 from deploy_verify.checks.result import CheckResult
 from deploy_verify.checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
@@ -65,6 +67,8 @@ class Kind:
     marker: ClassVar[str]  # the pytest marker's text: `-m deployment`
     platform: ClassVar[Platform] = "none"
     families: ClassVar[frozenset[str]] = frozenset()  # tags of the kind-driven families that apply to it
+    # Whether `address()` answers: an API Management API can be checked to front a component of such a kind.
+    has_address: ClassVar[bool] = False
 
     def where(self, component: Component) -> str:
         return f"component:{component.name}"
@@ -81,6 +85,19 @@ class Kind:
     def running_version(self, component: Component, clients: Clients, deadline: Deadline) -> dict[str, str] | None:
         """{"version": ..., "image": ...} as far as readable; None for a kind whose version is not read."""
         return None
+
+    def applies(self, family: str, component: Component) -> bool:
+        """Whether a family this kind lists (`families`) applies to this component of it; all do by default."""
+        return True
+
+    def pending(self, component: Component, clients: Clients, deadline: Deadline) -> Pending:
+        """What a deploy of the component is about to apply (the @policy family): rendered, not yet applied."""
+        raise Undecidable(f"a {self.name} has nothing the suite renders before the deploy")
+
+    def address(self, component: Component, clients: Clients, deadline: Deadline) -> str | None:
+        """The host name the component answers on (what a gateway in front of it must point at); None when it has
+        none (a container app without ingress). Only kinds with `has_address` are asked."""
+        raise Undecidable(f"a {self.name} has no address the suite reads")
 
     def read_state(self, component: Component, clients: Clients, deadline: Deadline) -> ComponentState:
         raise NotRecordable(f"a {self.name} has no state the suite records")
@@ -197,7 +214,22 @@ class HelmRelease(Kind):
                 found += [Found(self.name, name, {}, cluster, namespace) for name in names]
         return found
 
-    families = frozenset({"helmrelease", "helmresources", "promotion"}) | STATEFUL
+    # "policy": only a release whose chart the environment names (`chart:`) is rendered before the deploy
+    families = frozenset({"helmrelease", "helmresources", "promotion", "policy"}) | STATEFUL
+    own_keys: ClassVar[frozenset[str]] = frozenset({"chart", "values"})
+
+    def applies(self, family: str, component: Component) -> bool:
+        return family != "policy" or component.chart is not None
+
+    def pending(self, component: Component, clients: Clients, deadline: Deadline) -> Pending:
+        """`helm template` of the chart with the environment's values, as the deploy will render it, and the
+        release the cluster runs now (for the chart-version rule)."""
+        assert component.chart is not None  # applies() enrols only components with a chart
+        ref, cluster = self.ref(component), str(component.cluster)
+        reader = clients.kube.reader(cluster)
+        source = ChartSource(ref.name, ref.namespace, component.chart, tuple(component.values or ()))
+        manifests = render_chart(clients.kube.helm_command(cluster), source, reader, deadline)
+        return Pending(manifests, chart_facts(component.chart, reader, ref, deadline))
 
     def ref(self, component: Component) -> HelmRef:
         assert component.namespace is not None
@@ -258,9 +290,22 @@ class ContainerApp(AzureApp):
     marker = "Azure Container App components: provisioning, revision health, traffic, image"
     families = frozenset({"containerapp", "promotion"}) | STATEFUL
     own_keys: ClassVar[frozenset[str]] = frozenset({"traffic"})  # component keys only this kind reads
+    has_address = True
 
     def where(self, component: Component) -> str:
         return self.ref(component).where
+
+    def address(self, component: Component, clients: Clients, deadline: Deadline) -> str | None:
+        """The ingress FQDN ARM publishes (properties.configuration.ingress.fqdn); None without ingress."""
+        client = clients.azure.container_apps(str(component.subscription))
+        ref = self.ref(component)
+        app = as_dict(
+            arm_call(lambda **kw: client.container_apps.get(ref.resource_group, ref.name, **kw), deadline, ref.where),
+            ref.where,
+        )
+        ingress = ((app.get("properties") or {}).get("configuration") or {}).get("ingress") or {}
+        fqdn = ingress.get("fqdn") if isinstance(ingress, dict) else None
+        return str(fqdn) if fqdn else None
 
     def listed(self, component: Component, clients: Clients, group: str, deadline: Deadline) -> list[dict[str, Any]]:
         client = clients.azure.container_apps(str(component.subscription))
@@ -322,6 +367,15 @@ class FunctionApp(AzureApp):
 class Endpoint(Kind):
     name = "endpoint"
     marker = "plain HTTP/TLS endpoint components"
+    has_address = True
+
+    def address(self, component: Component, clients: Clients, deadline: Deadline) -> str | None:
+        """The host of its first health URL, else of its first TLS target: what the team calls it by."""
+        for health in component.health:
+            return urlsplit(health.url).hostname
+        for tls in component.tls:
+            return tls.host
+        return None
 
     def problems(self, component: Component) -> list[str]:
         if component.health or component.tls or component.certificates:
@@ -396,6 +450,68 @@ class ArgoApplication(Kind):
         return {"version": application_revision(reader, self.ref(component), deadline)}
 
 
+class ApiManagement(Kind):
+    """An Azure API Management service (checks.apim): `resource` is the service's name (default: the component's),
+    `apis` the APIs it must serve at their released revision."""
+
+    name = "apim"
+    marker = "Azure API Management components: the service is provisioned, each API is at its released revision"
+    platform = "azure"
+    families = frozenset({"apim"})
+    own_keys: ClassVar[frozenset[str]] = frozenset({"apis"})
+
+    def where(self, component: Component) -> str:
+        return f"APIM:{component.resource_group}/{component.resource or component.name}"
+
+    def problems(self, component: Component) -> list[str]:
+        if component.apis:
+            return []
+        return ["an apim component needs apis: the APIs whose revisions it checks (apis: [{name: orders}])"]
+
+
+class Manifests(Kind):
+    """A folder of plain Kubernetes manifests deployed as they are (`path`), judged before the deploy against the
+    target cluster's schema and the manifest policy (checks.policy)."""
+
+    name = "manifests"
+    marker = "folders of plain Kubernetes manifests: validated and policy-checked before the deploy"
+    platform = "kubernetes"
+    families = frozenset({"policy"})
+    own_keys: ClassVar[frozenset[str]] = frozenset({"path"})
+
+    def where(self, component: Component) -> str:
+        return f"Manifests:{component.namespace}/{component.name}"
+
+    def pending(self, component: Component, clients: Clients, deadline: Deadline) -> Pending:
+        assert component.path is not None  # problems() requires it
+        return Pending(read_folder(component.path, component.namespace))
+
+    def problems(self, component: Component) -> list[str]:
+        if component.path:
+            return []
+        return ["a manifests component needs path: the folder of manifests it deploys"]
+
+
+class Terraform(Kind):
+    """Infrastructure code (checks.drift): `working_dir` is planned with the project's OpenTofu (or Terraform), or
+    `plan_json` is the plan the pipeline saved; drift is any change the plan would make."""
+
+    name = "terraform"
+    marker = "OpenTofu/Terraform components: what runs matches the infrastructure code (no drift)"
+    families = frozenset({"drift"})
+    own_keys: ClassVar[frozenset[str]] = frozenset({"working_dir", "plan_json", "var_files", "workspace"})
+
+    def where(self, component: Component) -> str:
+        return f"Terraform:{component.name}"
+
+    def problems(self, component: Component) -> list[str]:
+        if (component.working_dir is None) == (component.plan_json is None):
+            return ["a terraform component needs exactly one of working_dir (planned here) or plan_json (a saved plan)"]
+        if component.plan_json is not None and (component.var_files or component.workspace):
+            return ["var_files and workspace apply to a working_dir; a saved plan already has them"]
+        return []
+
+
 def labelled(
     kind: str,
     api_version: str,
@@ -435,6 +551,9 @@ for _kind in (Deployment(), DaemonSet(), StatefulSet(), HelmRelease(), Container
     register(_kind)
 register(ArgoApplication())
 register(Resource())
+register(ApiManagement())
+register(Manifests())
+register(Terraform())
 
 
 def kind_of(component: Component) -> Kind:

@@ -52,6 +52,10 @@ class Expectation(Strict):
         Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")],
         Annotated[ContainerImage, BeforeValidator(_container_shorthand)],
     ] = Field(default_factory=dict)
+    # API Management: the revision each API of the component must be current at (`revisions: {payments: "4"}`)
+    revisions: dict[str, Annotated[str, BeforeValidator(str), Field(pattern=r"^[1-9][0-9]*$")]] = Field(
+        default_factory=dict
+    )
 
 
 def _shorthand(value: object) -> object:

@@ -14,6 +14,9 @@ from pathlib import Path
 from testbed.kube import ROOT_STATE, kube_bin
 
 CHART = Path(__file__).resolve().parent / "charts" / "catalog"
+# The chart that passes every manifest policy rule (checks.policy), and the local environment's values for it.
+REVIEWS = CHART.parent / "reviews"
+REVIEWS_VALUES = CHART.parent.parent.parent / "environments" / "values" / "reviews.local.yaml"
 BINARIES = ("helm", "helm3")  # helm v4 and helm v3
 
 

@@ -115,12 +115,16 @@ class KubeTestbed:
         )
 
     def _helm_releases(self) -> None:
-        """dv-b: catalog, deployed by helm v4. dv-a/broken: billing, whose upgrade failed (helm v3)."""
-        from testbed.helm import CHART, Helm
+        """dv-b: catalog, deployed by helm v4. dv-a/shop: reviews (the chart the @predeploy policy renders), with
+        the local environment's values. dv-a/broken: billing, whose upgrade failed (helm v3)."""
+        from testbed.helm import CHART, REVIEWS, REVIEWS_VALUES, Helm
 
         healthy = Helm(self._bin("helm"), self.kubeconfig, "kwok-dv-b")
         if healthy("status", "catalog", "-n", "catalog", check=False).returncode != 0:
             healthy("install", "catalog", str(CHART), "-n", "catalog", "--create-namespace")
+        shop = Helm(self._bin("helm"), self.kubeconfig, "kwok-dv-a")
+        if shop("status", "reviews", "-n", "shop", check=False).returncode != 0:
+            shop("install", "reviews", str(REVIEWS), "-n", "shop", "-f", str(REVIEWS_VALUES))
         broken = Helm(self._bin("helm3"), self.kubeconfig, "kwok-dv-a")
         if broken("status", "billing", "-n", "broken", check=False).returncode != 0:
             broken("install", "billing", str(CHART), "-n", "broken")

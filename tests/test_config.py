@@ -13,9 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAD = "name: prod\n"
 ENDPOINT = "components:\n  - {name: web, kind: endpoint, health: [{url: 'https://web.example.com/health'}]}\n"
 ALLOWED_TOP = (
-    "azure, budget, checks, clusters, components, defaults, description, extends, links, name, promotes_from, protected"
+    "azure, budget, checks, clusters, components, defaults, description, extends, links, name, policy, "
+    "promotes_from, protected"
 )
-KINDS = "deployment, daemonset, statefulset, helm, containerapp, functionapp, endpoint, argocd, resource"
+RULE_IDS = (
+    "chart-version, disruption-budget, image-pinned, min-replicas, no-privilege-escalation, not-privileged, probes, "
+    "read-only-root-filesystem, resources, run-as-non-root, schema"
+)
+KINDS = (
+    "deployment, daemonset, statefulset, helm, containerapp, functionapp, endpoint, argocd, resource, apim, "
+    "manifests, terraform"
+)
 
 CASES = [
     # Found by tests/test_loader_properties.py: both used to escape as a traceback or a two-line message.
@@ -46,9 +54,10 @@ CASES = [
         HEAD + ENDPOINT + "  - name: api\n    kind: endpoint\n    helth: []\n",
         [
             "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: allow_suspended, api_version, "
-            "application, certificates, cluster, container, depends_on, health, kind, links, min_replicas, name, "
-            "namespace, release, release_key, resource, resource_group, resource_kind, select, services, "
-            "subscription, tls, traffic, version_source, workload"
+            "apis, application, certificates, chart, cluster, container, depends_on, health, kind, links, "
+            "min_replicas, name, namespace, path, plan_json, release, release_key, resource, resource_group, "
+            "resource_kind, select, services, subscription, tls, traffic, values, var_files, version_source, "
+            "working_dir, workload, workspace"
         ],
     ),
     (
@@ -174,6 +183,53 @@ CASES = [
         [
             "environments/prod.yaml:3: components[0]: an endpoint component needs health, tls or certificates entries, "
             "or it checks nothing"
+        ],
+    ),
+]
+
+
+CASES += [
+    (
+        "unknown policy rule and level",
+        HEAD + ENDPOINT + "policy:\n  rules: {probe: block, resources: strict}\n",
+        [
+            "environments/prod.yaml:5: policy.rules.resources: 'strict' is not one of: block, warn, off",
+        ],
+    ),
+    (
+        "misspelt policy rule",
+        HEAD + ENDPOINT + "policy:\n  rules: {probe: block}\n  silence: [{rule: pdb, object: '*', reason: fine}]\n",
+        [
+            f"environments/prod.yaml:5: policy.rules.probe: 'probe' is not a policy rule; the rules are: {RULE_IDS}",
+            f"environments/prod.yaml:6: policy.silence[0].rule: 'pdb' is not a policy rule; the rules are: {RULE_IDS}",
+        ],
+    ),
+    (
+        "silence without a reason",
+        HEAD + ENDPOINT + "policy:\n  silence: [{rule: probes, object: 'Deployment/*'}]\n",
+        ["environments/prod.yaml:5: policy.silence[0]: missing required key 'reason'"],
+    ),
+    (
+        "terraform with both sources",
+        HEAD + "components:\n  - {name: net, kind: terraform, working_dir: infra, plan_json: plan.json}\n",
+        [
+            "environments/prod.yaml:3: components[0]: a terraform component needs exactly one of working_dir "
+            "(planned here) or plan_json (a saved plan)"
+        ],
+    ),
+    (
+        "chart on a deployment, apis without a backend kind",
+        HEAD
+        + "clusters: {c: {context: x}}\ncomponents:\n"
+        + "  - {name: web, kind: deployment, cluster: c, namespace: n, chart: ./c}\n"
+        + "  - {name: gw, kind: apim, subscription: s, resource_group: r, apis: [{name: a, fronts: web}]}\n",
+        [
+            "environments/prod.yaml:4: components[0].chart: only kind helm reads chart; this component is a "
+            "deployment, which ignores it",
+            "environments/prod.yaml:5: components[1].subscription: 's' is not one of: none defined under "
+            "azure.subscriptions",
+            "environments/prod.yaml:5: components[1].apis[0].fronts: 'web' is a deployment, which has no address to "
+            "compare the API's backend with (kinds that do: containerapp, endpoint); give backend: HOST instead",
         ],
     ),
 ]

@@ -4,6 +4,7 @@ binding every Kubernetes check is an ERROR that names RBAC; the API server's aud
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from testbed.kube import kube_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS = ("dv-a", "dv-b")
@@ -57,10 +60,15 @@ def _kubeconfig_for(testbed_kube, account: str, path: Path) -> dict[str, str]:
 def _environment_as(kubeconfig: Path, env_dir: Path) -> None:
     env_dir.mkdir()
     text = (ROOT / "environments" / "local.yaml").read_text()
-    (env_dir / "local.yaml").write_text(text.replace(".testbed/kubeconfig.yaml", str(kubeconfig)))
+    text = text.replace(".testbed/kubeconfig.yaml", str(kubeconfig))
+    # paths resolve from the environment folder's parent: the chart and its values stay the repository's
+    text = text.replace("chart: testbed/", f"chart: {ROOT}/testbed/").replace(
+        "[environments/", f"[{ROOT}/environments/"
+    )
+    (env_dir / "local.yaml").write_text(text)
 
 
-def _suite(env_dir: Path, reports: Path) -> subprocess.CompletedProcess[str]:
+def _suite(env_dir: Path, reports: Path, markers: str = K8S_POSTDEPLOY) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable,
         "-m",
@@ -71,12 +79,13 @@ def _suite(env_dir: Path, reports: Path) -> subprocess.CompletedProcess[str]:
         f"--env-dir={env_dir}",
         f"--reports-dir={reports}",
         "-m",
-        K8S_POSTDEPLOY,
+        markers,
         "--release=testbed/release-local.yaml",
         "-n",
         "2",
     ]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    variables = {**os.environ, "DV_HELM": str(kube_bin("helm"))}  # the pre-deploy policy renders a chart
+    return subprocess.run(command, cwd=ROOT, env=variables, capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +93,10 @@ def as_reader(testbed_kube, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rbac")
     tokens = _kubeconfig_for(testbed_kube, "deploy-verify", tmp / "kubeconfig.yaml")
     _environment_as(tmp / "kubeconfig.yaml", tmp / "environments")
+    # The pre-deploy policy too: the cluster's version, discovery and OpenAPI documents (system:discovery lets every
+    # authenticated user GET them), the PDBs and autoscalers, the Helm history: reads only.
+    predeploy = _suite(tmp / "environments", tmp / "predeploy", "predeploy and policy")
+    assert predeploy.returncode == 0, predeploy.stdout[-3000:]
     return _suite(tmp / "environments", tmp / "reports"), tmp / "reports", tokens
 
 
@@ -92,7 +105,7 @@ def test_post_deploy_suite_passes_with_get_list_watch_only(as_reader):
     assert result.returncode == 0, result.stdout[-3000:]
     document = json.loads((reports / "verdict.json").read_text())
     assert document["verdict"] == "green"
-    assert len(document["tests"]) == 25  # 5 workloads x 4 checks + 2 clusters + a Helm release (x2) + a Certificate
+    assert len(document["tests"]) == 27  # 5 workloads x 4 checks + 2 clusters + 2 Helm releases (x2) + a Certificate
 
 
 def test_token_never_reaches_reports_or_output(as_reader):

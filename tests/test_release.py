@@ -71,7 +71,7 @@ def test_unknown_key_in_manifest(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_release(path, [], NAMES)
     assert str(caught.value) == (
-        f"{path}:2: components.payments-api.verison: unknown key; allowed keys: chart, containers, digest, image, version"
+        f"{path}:2: components.payments-api.verison: unknown key; allowed keys: chart, containers, digest, image, revisions, version"
     )
 
 

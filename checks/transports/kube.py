@@ -192,6 +192,7 @@ class KubeReader:
     api: KubeApi
     where: str  # "context aks-prod-weu" or "in-cluster config": said in every error
     cache: dict[tuple[str, str | None, str], Listing] = field(default_factory=dict)
+    documents: dict[str, Obj] = field(default_factory=dict)  # other GETs (/version, /openapi/v3/...), by path
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -280,6 +281,20 @@ class KubeReader:
         resources = [e for e in document.get("resources") or [] if "/" not in str(e.get("name", ""))]
         served = ", ".join(sorted(str(e.get("kind")) for e in resources)) or "nothing"
         raise UnknownResource(f"cluster {self.cluster} serves no kind {kind} in {api_version} (it serves {served})")
+
+    def document(self, path: str, deadline: Deadline) -> Obj:
+        """One GET of a document that is not a list (`/version`, `/openapi/v3/apis/apps/v1?hash=...`), read once
+        per run: the schema of a group is the same for every object validated against it."""
+        with self.lock:
+            cached = self.documents.get(path)
+        if cached is not None:
+            return cached
+        base, _, query = path.partition("?")
+        params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+        document = self._get_json(base, params, deadline)
+        with self.lock:
+            self.documents[path] = document
+        return document
 
     def namespaced(self, key: str) -> bool:
         """Whether objects listed under `key` (a RESOURCES key) live in namespaces."""
