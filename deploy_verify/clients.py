@@ -26,6 +26,7 @@ from deploy_verify.config import Environment
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
+    from azure.mgmt.apimanagement import ApiManagementClient
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
     from azure.mgmt.web import WebSiteManagementClient
 
@@ -170,13 +171,15 @@ class BoundedCredential:
 
 
 class AzureClients:
-    """One ContainerAppsAPIClient and one WebSiteManagementClient per subscription alias, built on first use."""
+    """One ContainerAppsAPIClient, WebSiteManagementClient and ApiManagementClient per subscription alias, each built
+    on first use."""
 
     def __init__(self, env: Environment, deadline: Deadline | None = None) -> None:
         self.env = env
         self.deadline = deadline or Deadline.after(env.budget, f"time budget of environment {env.name!r}")
         self._apps: dict[str, ContainerAppsAPIClient] = {}
         self._web: dict[str, WebSiteManagementClient] = {}
+        self._apim: dict[str, ApiManagementClient] = {}
         self._credential: TokenCredential | None = None
         self._no_credential: ArmUnavailable | None = None  # said once, then raised again for every app
 
@@ -197,6 +200,15 @@ class AzureClients:
                 self._credentials(), self._subscription_id(subscription), **self._options()
             )
         return self._web[subscription]
+
+    def api_management(self, subscription: str) -> ApiManagementClient:
+        if subscription not in self._apim:
+            from azure.mgmt.apimanagement import ApiManagementClient
+
+            self._apim[subscription] = ApiManagementClient(
+                self._credentials(), self._subscription_id(subscription), **self._options()
+            )
+        return self._apim[subscription]
 
     def _subscription_id(self, subscription: str) -> str:
         assert self.env.azure is not None  # the config loader requires azure: for Azure kinds
@@ -241,3 +253,5 @@ class AzureClients:
             apps.close()
         for web in self._web.values():
             web.close()
+        for apim in self._apim.values():
+            apim.close()

@@ -1,9 +1,10 @@
 """An ARM (Azure Resource Manager) test server: the real Azure SDKs talk to it as they talk to management.azure.com.
 
-No emulator exists for Container Apps or App Service, so this serves the documents of the published REST API
-(Azure/azure-rest-api-specs: Microsoft.App ContainerApps_Get, Revisions_List, Revisions_Get; Microsoft.Web sites,
-sites/deployments, sites/functions, and POST sites/{name}/config/appsettings/list) from a scriptable state, over
-HTTPS, behind a bearer token:
+No emulator exists for Container Apps, App Service or API Management, so this serves the documents of the published
+REST API (Azure/azure-rest-api-specs: Microsoft.App ContainerApps_Get, Revisions_List, Revisions_Get; Microsoft.Web
+sites, sites/deployments, sites/functions, and POST sites/{name}/config/appsettings/list; Microsoft.ApiManagement
+2024-05-01 service, apis, apis/{apiId}/revisions, releases and operations) from a scriptable state, over HTTPS, behind
+a bearer token:
 
     server = ArmServer(18480, "arm.pem", "arm.key", healthy_state(), token="local-token")
     server.start()            # server.url == "https://localhost:18480"
@@ -22,6 +23,18 @@ A GET of an id answers its document (id, name and type are filled in when missin
 (.../containerApps/x/revisions, .../sites/x/deployments, .../sites/x/functions, or .../providers/Microsoft.App/
 containerApps) answers {"value": [...], "nextLink": ...} with the documents directly under it (maybe none); its parent
 must exist.
+
+Paths are percent-decoded before anything compares them: the SDKs encode each path parameter, and an API Management
+revision id `orders;rev=3` arrives as `orders%3Brev%3D3`.
+
+API Management: the current revision of an API is the document `.../service/{svc}/apis/{apiId}` (properties
+`apiRevision`, `isCurrent: true`, `isOnline`, `serviceUrl`, ...), every other revision `.../apis/{apiId};rev=N`, as
+ARM names them. GET .../apis/{apiId}/revisions (ApiRevision_ListByService) is derived from those documents: one
+ApiRevisionContract each ({apiId: ".../apis/{apiId};rev=N", apiRevision, isCurrent, isOnline, description,
+privateUrl}), with the document's `_revision` (createdDateTime, updatedDateTime, or any override) merged in. Releases
+(`.../apis/{apiId}/releases/{id}`) and operations (`.../apis/{apiId}/operations/{id}`) are plain child documents.
+APIM collections carry `count` (the total across pages) as the spec's examples do, and page by the spec's `$top` (at
+most that many per page) and `$skip` as well as by this server's `$skiptoken`.
 
 App settings: a site document may carry `_appsettings` ({name: value}); POST .../sites/{name}/config/appsettings/list
 answers them as ARM's StringDictionary ({"id", "name": "appsettings", "type": "Microsoft.Web/sites/config",
@@ -73,7 +86,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 DEFAULT_PAGE_SIZE = 50
 LOG_LIMIT = 2000  # the request log is for assertions, not an archive
@@ -280,7 +293,21 @@ class _Backend:
             if len(route.rest) % 2 == 0:
                 self.gets[key] += 1
                 return Answer(200, self._render(key))
-            return self._page(route, key, query, path, origin)
+            apim = _is_api_management(route)
+            if _is_api_revisions(route):
+                items: list[Any] = self._api_revisions(key.removesuffix("/revisions"))
+            else:
+                items = [k for k in self.resources if k.startswith(key + "/") and "/" not in k[len(key) + 1 :]]
+            try:
+                page, link = _page_of(items, self.page_size, query, path, origin, apim=apim)
+            except _BadPaging as exc:
+                return _error(400, exc.code, str(exc))
+            body: Json = {"value": [self._render(k) if isinstance(k, str) else k for k in page]}
+            if apim:
+                body["count"] = len(items)  # APIM's collections carry the total across pages
+            if link:
+                body["nextLink"] = link
+            return Answer(200, body)
 
     def app_settings(self, path: str) -> Answer:
         """WebApps_ListApplicationSettings: POST .../sites/{name}/config/appsettings/list, a StringDictionary."""
@@ -340,19 +367,32 @@ class _Backend:
                 )
         return None
 
-    def _page(self, route: _Route, key: str, query: Mapping[str, list[str]], path: str, origin: str) -> Answer:
-        items = [k for k in self.resources if k.startswith(key + "/") and "/" not in k[len(key) + 1 :]]
-        try:
-            start = int(query.get("$skiptoken", ["0"])[0])
-        except ValueError:
-            return _error(400, "InvalidSkipToken", "The $skiptoken is not one this server handed out.")
-        page = items[start : start + self.page_size]
-        body: Json = {"value": [self._render(k) for k in page]}
-        if start + self.page_size < len(items):
-            # ARM hands out absolute links that carry the api-version; the SDK re-sends them with its own.
-            version = query.get("api-version", [""])[0]
-            body["nextLink"] = f"{origin}{path}?api-version={version}&$skiptoken={start + self.page_size}"
-        return Answer(200, body)
+    def _api_revisions(self, api_key: str) -> list[Json]:
+        """ApiRevision_ListByService: one ApiRevisionContract per revision of the API, derived from the revision
+        entities themselves (`apis/{apiId}` is the current one, `apis/{apiId};rev=N` the others), so the list and the
+        entities cannot disagree unless a test says so with `_revision` (merged over the derived entry)."""
+
+        def of_this_api(key: str) -> bool:
+            return key == api_key or (key.startswith(api_key + ";rev=") and "/" not in key[len(api_key) :])
+
+        return [self._revision_entry(k) for k in self.resources if of_this_api(k)]
+
+    def _revision_entry(self, key: str) -> Json:
+        doc = self._render(key)
+        props: Json = doc["properties"] if isinstance(doc.get("properties"), dict) else {}
+        revision = props.get("apiRevision")
+        api_id = str(doc.get("id", key)).split(";rev=", 1)[0]
+        entry: Json = {
+            "apiId": f"{api_id};rev={revision}",
+            "apiRevision": revision,
+            "description": props.get("apiRevisionDescription"),
+            "isOnline": props.get("isOnline"),
+            "isCurrent": props.get("isCurrent"),
+        }
+        if not props.get("isCurrent") and props.get("path") is not None:
+            entry["privateUrl"] = f"/{props['path']};rev={revision}"  # how the gateway reaches a non-current one
+        entry.update(copy.deepcopy(self.resources[key].get("_revision") or {}))
+        return {k: v for k, v in entry.items() if v is not None}
 
     def _render(self, key: str) -> Json:
         """The document as served: its sequence step merged in, the testbed's own keys removed."""
@@ -364,6 +404,65 @@ class _Backend:
             step = min(max(self.gets[clock] - 1, 0), len(steps) - 1)
             doc = _merge(doc, steps[step])
         return doc
+
+
+def _page_of(
+    items: list[Any], page_size: int, query: Mapping[str, list[str]], path: str, origin: str, *, apim: bool = False
+) -> tuple[list[Any], str | None]:
+    """One page of `items` and the nextLink to the next one (None: the last page). Every collection pages by the
+    $skiptoken this server hands out; API Management's also take the spec's `$top` (at most that many per page) and
+    `$skip` (from that offset), and their nextLink carries both on, as APIM's does. _BadPaging (a 400) for a
+    $skiptoken this server never handed out, or a $top or $skip that is not a number the spec allows."""
+    top = _number(query, "$top", minimum=1) if apim else None
+    skip = _number(query, "$skip", minimum=0) if apim else None
+    start = skip if skip is not None else _skip_token(query)
+    size = min(top, page_size) if top is not None else page_size
+    page = items[start : start + size]
+    if start + size >= len(items):
+        return page, None
+    # ARM hands out absolute links that carry the api-version; the SDK re-sends them with its own. The path goes
+    # out encoded as it came in (an APIM revision id's ";rev=N" travels as %3Brev%3DN).
+    version = query.get("api-version", [""])[0]
+    link = f"{origin}{quote(path, safe='/')}?api-version={version}"
+    if top is not None or skip is not None:
+        kept = f"&$top={top}" if top is not None else ""
+        return page, f"{link}{kept}&$skip={start + size}"
+    return page, f"{link}&$skiptoken={start + size}"
+
+
+class _BadPaging(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _skip_token(query: Mapping[str, list[str]]) -> int:
+    raw = query.get("$skiptoken", ["0"])[0]
+    if not raw.isdigit():
+        raise _BadPaging("InvalidSkipToken", "The $skiptoken is not one this server handed out.")
+    return int(raw)
+
+
+def _number(query: Mapping[str, list[str]], name: str, *, minimum: int) -> int | None:
+    """An APIM paging parameter: absent (None), or an integer of at least `minimum`, as the spec declares them."""
+    if name not in query:
+        return None
+    raw = query[name][0]
+    if not raw.isdigit() or int(raw) < minimum:
+        raise _BadPaging(
+            "InvalidQueryParameterValue",
+            f"The value '{raw}' of query parameter {name} is invalid: an integer of at least {minimum} is expected.",
+        )
+    return int(raw)
+
+
+def _is_api_management(route: _Route) -> bool:
+    return route.namespace.lower() == "microsoft.apimanagement"
+
+
+def _is_api_revisions(route: _Route) -> bool:
+    """.../providers/Microsoft.ApiManagement/service/{svc}/apis/{apiId}/revisions: a view, not stored documents."""
+    return _is_api_management(route) and [p.lower() for p in route.rest[::2]] == ["service", "apis", "revisions"]
 
 
 def _is_app_settings_list(path: str) -> bool:
@@ -500,8 +599,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         backend = self.server.backend
         versions = query.get("api-version")
-        entry = backend.record(method, url.path, versions[0] if versions else None)
-        answer = self._arm(method, url.path, query, body)
+        # The SDKs percent-encode each path parameter (an APIM revision "orders;rev=3" arrives as orders%3Brev%3D3);
+        # ARM compares the decoded ids, and so do the state, the faults and the request log.
+        path = unquote(url.path)
+        entry = backend.record(method, path, versions[0] if versions else None)
+        answer = self._arm(method, path, query, body)
         if answer is None:  # the server stopped while this request waited out a delay
             self.close_connection = True
             return

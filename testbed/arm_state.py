@@ -4,7 +4,15 @@
 
 Every broken resource breaks one predicate of DESIGN.md where it can, so each test names the predicate it proves.
 Shapes follow the REST API examples (ContainerApps_Get, Revisions_Get/List, sites, sites/deployments, sites/functions,
-sites/config/appsettings/list). Times are relative to `now`, so "deployed 20 minutes ago" stays true whatever the date.
+sites/config/appsettings/list; Microsoft.ApiManagement 2024-05-01 ApiManagementServiceGetService, GetApiContract,
+ListApiRevisions, ListApiReleases, ListApiOperations). Times are relative to `now`, so "deployed 20 minutes ago" stays
+true whatever the date.
+
+API Management (checks.apim): `apim-demo` in rg-demo fronts the container apps `orders` (revision 3 current, released
+as 3.4.0 with `;rev=3` in the release's apiId, as `az apim api release create` writes it) and `pricing` (revision 1,
+one release without an apiId, as the spec's ListApiReleases example has it). rg-broken holds `apim-broken`, one API
+per way an API goes wrong (`BROKEN_APIS`), and two services that are not provisioned: `apim-updating` (Updating) and
+`apim-failed` (Failed).
 
 App settings carry secrets as real ones do (a storage connection string with its key, a package URL with a SAS
 signature: `SECRET_MARKERS`), so that tests can prove no message or attachment ever shows them.
@@ -38,6 +46,30 @@ PROVISIONING_GETS = 3  # orders-provisioning's latest revision answers Provision
 STORAGE_KEY = "c2VjcmV0LXN0b3JhZ2Uta2V5LW5ldmVyLWluLWV2aWRlbmNl"  # a fake, but it must never leak
 PACKAGE_SIGNATURE = "sig=Zm9yYmlkZGVuLXNhcy1zaWduYXR1cmU%3D"
 SECRET_MARKERS = (STORAGE_KEY, PACKAGE_SIGNATURE.removeprefix("sig="))
+CONTAINER_APPS_DOMAIN = "kindpebble-0a1b2c3d.westeurope.azurecontainerapps.io"  # the managed environment's domain
+APIM_SERVICE = "apim-demo"
+APIM_BROKEN = "apim-broken"
+APIM_UPDATING = "apim-updating"
+APIM_FAILED = "apim-failed"
+APIM_VERSION = "3.4.0"  # what the orders API's newest release notes name (the orders release)
+LEGACY_BACKEND = "https://orders-legacy.internal.example.test/api"  # where orders-wrong-backend still points
+REVISION_DAYS = 2  # revision n of an API was created this many days before revision n + 1
+# apim-broken's APIs, each wrong in one way (the environment's expectation in brackets):
+BROKEN_APIS = {
+    "orders-not-current": "revision 2 is current, revision 3 exists but was never made current [revision 3]",
+    "orders-offline": "the current revision 3 is offline",
+    "orders-stale-release": "the newest release is of revision 2; revision 3 was made current without one",
+    "orders-unnoted": "the newest release's notes do not name the released version [version_in_notes]",
+    "orders-wrong-backend": f"serviceUrl {LEGACY_BACKEND} [fronts orders-crashing]",
+    "orders-no-operations": "no operations: the gateway answers 404 to every call",
+}
+# The orders API's operations (ListApiOperations' shape): method, urlTemplate, displayName.
+ORDERS_OPERATIONS = {
+    "list-orders": ("GET", "/orders", "List orders"),
+    "get-order": ("GET", "/orders/{orderId}", "Get an order"),
+    "create-order": ("POST", "/orders", "Create an order"),
+}
+PRICING_OPERATIONS = {"get-price": ("GET", "/prices/{sku}", "Get the price of a SKU")}
 
 Json = dict[str, Any]
 
@@ -59,6 +91,17 @@ def healthy_state(now: dt.datetime | None = None) -> Json:
     scene.deployment("orders-events", FUNCTIONS_VERSION, KUDU_SUCCESS, active=True, age_minutes=20)
     scene.deployment("orders-events", FUNCTIONS_PREVIOUS_VERSION, KUDU_SUCCESS, active=False, age_minutes=4320)
     scene.functions("orders-events")
+
+    # API Management in front of both container apps.
+    scene.apim_service(APIM_SERVICE)
+    scene.api(APIM_SERVICE, "orders", current=3, service_url=f"https://{app_fqdn('orders')}/api")
+    two_days = REVISION_DAYS * 1440
+    scene.api_release(APIM_SERVICE, "orders", "orders-3-3-9", revision=2, notes="orders 3.3.9", age_minutes=two_days)
+    notes = f"orders {APIM_VERSION}: order history endpoint"
+    scene.api_release(APIM_SERVICE, "orders", "orders-3-4-0", revision=3, notes=notes, age_minutes=20)
+    pricing_url = f"https://{app_fqdn('pricing')}"
+    scene.api(APIM_SERVICE, "pricing", current=1, service_url=pricing_url, operations=PRICING_OPERATIONS)
+    scene.api_release(APIM_SERVICE, "pricing", "pricing-5-2-0", revision=None, notes="pricing 5.2.0", age_minutes=25)
     return scene.state()
 
 
@@ -190,7 +233,41 @@ def broken_state(now: dt.datetime | None = None) -> Json:
     scene.function_app("events-old-version", version=FUNCTIONS_PREVIOUS_VERSION)
     scene.deployment("events-old-version", FUNCTIONS_PREVIOUS_VERSION, KUDU_SUCCESS, active=True, age_minutes=4320)
     scene.functions("events-old-version")
+    _broken_apis(scene)
     return scene.state()
+
+
+def _broken_apis(scene: _Scene) -> None:
+    """apim-broken: one API per entry of BROKEN_APIS; apim-updating and apim-failed: services not provisioned."""
+    service, two_days = APIM_BROKEN, REVISION_DAYS * 1440
+    scene.apim_service(service)
+    orders_url = f"https://{app_fqdn('orders-crashing')}/api"
+
+    scene.api(service, "orders-not-current", current=2, revisions=3, service_url=orders_url)
+    scene.api_release(service, "orders-not-current", "v2", revision=2, notes="orders 3.3.9", age_minutes=two_days)
+
+    scene.api(service, "orders-offline", current=3, offline={3}, service_url=orders_url)
+    scene.api_release(service, "orders-offline", "v3", revision=3, notes=f"orders {APIM_VERSION}", age_minutes=20)
+
+    scene.api(service, "orders-stale-release", current=3, service_url=orders_url)
+    scene.api_release(service, "orders-stale-release", "v2", revision=2, notes="orders 3.3.9", age_minutes=two_days)
+
+    scene.api(service, "orders-unnoted", current=3, service_url=orders_url)
+    notes = "hotfix for checkout timeouts"
+    scene.api_release(service, "orders-unnoted", "v3", revision=3, notes=notes, age_minutes=20)
+
+    scene.api(service, "orders-wrong-backend", current=1, service_url=LEGACY_BACKEND)
+    scene.api(service, "orders-no-operations", current=1, service_url=orders_url, operations={})
+
+    scene.apim_service(APIM_UPDATING, provisioning="Updating", target="Succeeded")
+    scene.api(APIM_UPDATING, "orders", current=1, service_url=orders_url)
+    scene.apim_service(APIM_FAILED, provisioning="Failed")
+    scene.api(APIM_FAILED, "orders", current=1, service_url=orders_url)
+
+
+def app_fqdn(app: str) -> str:
+    """The ingress FQDN ARM gives a container app of the testbed's managed environment."""
+    return f"{app}.{CONTAINER_APPS_DOMAIN}"
 
 
 def local_state(now: dt.datetime | None = None) -> Json:
@@ -243,7 +320,7 @@ class _Scene:
         min_replicas: int = 1,
     ) -> None:
         environment = f"{self._group_id}/providers/Microsoft.App/managedEnvironments/{ENVIRONMENT}"
-        fqdn = f"{app}.kindpebble-0a1b2c3d.westeurope.azurecontainerapps.io"
+        fqdn = app_fqdn(app)
         self.resources[self.app_id(app)] = {
             "id": self.app_id(app),
             "name": app,
@@ -259,7 +336,7 @@ class _Scene:
                 "workloadProfileName": "Consumption",
                 "latestRevisionName": latest,
                 "latestReadyRevisionName": ready or latest,
-                "latestRevisionFqdn": f"{latest}.kindpebble-0a1b2c3d.westeurope.azurecontainerapps.io",
+                "latestRevisionFqdn": app_fqdn(latest),
                 "customDomainVerificationId": "5F2C1A0B9E8D7C6B5A49382716051F2E3D4C5B6A79880716253F4E3D2C1B0A99",
                 "outboundIpAddresses": ["20.4.8.16"],
                 "configuration": {
@@ -299,7 +376,7 @@ class _Scene:
         properties: Json = {
             "createdTime": self._time(age_minutes),
             "lastActiveTime": self._time(0 if active else age_minutes // 2),
-            "fqdn": f"{revision}.kindpebble-0a1b2c3d.westeurope.azurecontainerapps.io",
+            "fqdn": app_fqdn(revision),
             "template": self._template(image, revision, min_replicas),
             "active": active,
             "replicas": replicas,
@@ -427,6 +504,144 @@ class _Scene:
                 "location": LOCATION,
                 "properties": properties,
             }
+
+    def service_id(self, service: str) -> str:
+        return f"{self._group_id}/providers/Microsoft.ApiManagement/service/{service}"
+
+    def api_id(self, service: str, api: str, revision: int | None = None) -> str:
+        """`.../apis/orders` (the current revision), `.../apis/orders;rev=2` (any other), as ARM names them."""
+        return f"{self.service_id(service)}/apis/{api}" + ("" if revision is None else f";rev={revision}")
+
+    def apim_service(self, service: str, *, provisioning: str = "Succeeded", target: str = "") -> None:
+        """ApiManagementServiceGetService's shape: a Developer-tier service with its built-in gateway host name."""
+        host = f"{service}.azure-api.net"
+        self.resources[self.service_id(service)] = {
+            "id": self.service_id(service),
+            "name": service,
+            "type": "Microsoft.ApiManagement/service",
+            "tags": {"team": "orders"},
+            "location": LOCATION,
+            "etag": "AAAAAAAWN/4=",
+            "properties": {
+                "publisherEmail": "platform@example.test",
+                "publisherName": "Orders platform",
+                "notificationSenderEmail": "apimgmt-noreply@mail.windowsazure.com",
+                "provisioningState": provisioning,
+                "targetProvisioningState": target,
+                "createdAtUtc": self._apim_time(90 * 1440),
+                "gatewayUrl": f"https://{host}",
+                "gatewayRegionalUrl": f"https://{service}-westeurope-01.regional.azure-api.net",
+                "portalUrl": f"https://{service}.portal.azure-api.net",
+                "developerPortalUrl": f"https://{service}.developer.azure-api.net",
+                "managementApiUrl": f"https://{service}.management.azure-api.net",
+                "scmUrl": f"https://{service}.scm.azure-api.net",
+                "hostnameConfigurations": [
+                    {
+                        "type": "Proxy",
+                        "hostName": host,
+                        "negotiateClientCertificate": False,
+                        "defaultSslBinding": False,
+                        "certificateSource": "BuiltIn",
+                    }
+                ],
+                "publicIPAddresses": ["20.61.7.12"],
+                "virtualNetworkType": "None",
+                "disableGateway": False,
+                "publicNetworkAccess": "Enabled",
+                "platformVersion": "stv2",
+            },
+            "sku": {"name": "Developer", "capacity": 1},
+            "systemData": {"lastModifiedBy": "ci@example.test", "lastModifiedByType": "User"},
+        }
+
+    def api(
+        self,
+        service: str,
+        api: str,
+        *,
+        current: int,
+        service_url: str | None,
+        revisions: int | None = None,
+        offline: set[int] | frozenset[int] = frozenset(),
+        operations: dict[str, tuple[str, str, str]] | None = None,
+    ) -> None:
+        """Revisions 1..`revisions` (default: up to the current one) of an HTTP API (GetApiContract's shape), one
+        REVISION_DAYS apart, the newest created 30 minutes ago; the current one is `apis/{api}` and carries the
+        operations (ORDERS_OPERATIONS unless told; {} for none)."""
+        count = revisions or current
+        for number in range(1, count + 1):
+            key = self.api_id(service, api, None if number == current else number)
+            created = self._apim_time(30 + (count - number) * REVISION_DAYS * 1440)
+            properties: Json = {
+                "displayName": api.replace("-", " ").title(),
+                "apiRevision": str(number),
+                "apiRevisionDescription": f"revision {number} of {api}",
+                "description": f"The {api} API",
+                "path": api,
+                "protocols": ["https"],
+                "subscriptionKeyParameterNames": {"header": "Ocp-Apim-Subscription-Key", "query": "subscription-key"},
+                "subscriptionRequired": True,
+                "type": "http",
+                "isCurrent": number == current,
+                "isOnline": number not in offline,
+            }
+            if service_url is not None:
+                properties["serviceUrl"] = service_url
+            self.resources[key] = {
+                "id": key,
+                "name": key.rsplit("/", 1)[-1],
+                "type": "Microsoft.ApiManagement/service/apis",
+                "properties": properties,
+                "_revision": {"createdDateTime": created, "updatedDateTime": created},
+            }
+        listed = ORDERS_OPERATIONS if operations is None else operations
+        for operation, (method, template, display) in listed.items():
+            self._operation(service, api, operation, method, template, display)
+
+    def _operation(self, service: str, api: str, operation: str, method: str, template: str, display: str) -> None:
+        key = f"{self.api_id(service, api)}/operations/{operation}"
+        parameters = [
+            {"name": name.strip("{}"), "type": "string", "required": True, "values": []}
+            for name in template.split("/")
+            if name.startswith("{")
+        ]
+        self.resources[key] = {
+            "id": key,
+            "name": operation,
+            "type": "Microsoft.ApiManagement/service/apis/operations",
+            "properties": {
+                "displayName": display,
+                "method": method,
+                "urlTemplate": template,
+                "templateParameters": parameters,
+                "responses": [{"statusCode": 200, "description": "OK", "representations": [], "headers": []}],
+            },
+        }
+
+    def api_release(
+        self, service: str, api: str, release: str, *, revision: int | None, notes: str, age_minutes: int
+    ) -> None:
+        """ApiReleaseContract: `apiId` names the revision it made current (`;rev=N`); None leaves it out, as the
+        spec's ListApiReleases example does."""
+        key = f"{self.api_id(service, api)}/releases/{release}"
+        properties: Json = {
+            "createdDateTime": self._apim_time(age_minutes),
+            "updatedDateTime": self._apim_time(age_minutes),
+            "notes": notes,
+        }
+        if revision is not None:
+            properties["apiId"] = self.api_id(service, api, revision)
+        self.resources[key] = {
+            "id": key,
+            "name": release,
+            "type": "Microsoft.ApiManagement/service/apis/releases",
+            "properties": properties,
+        }
+
+    def _apim_time(self, minutes_ago: int) -> str:
+        # API Management writes milliseconds and a Z: 2018-02-08T20:38:29.173Z
+        moment = self.now - dt.timedelta(minutes=minutes_ago)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
     def _template(self, image: str, revision: str, min_replicas: int) -> Json:
         return {

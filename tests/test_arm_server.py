@@ -1,7 +1,9 @@
-"""testbed.arm against the real Azure SDKs: what the Container App and Function App checks will see, faults included.
+"""testbed.arm against the real Azure SDKs: what the Container App, Function App and API Management checks will see,
+faults included.
 
-The server runs on an ephemeral port behind a CA made here; the clients are the real ContainerAppsAPIClient and
-WebSiteManagementClient with a static token, so every shape below is one the SDKs really deserialize.
+The server runs on an ephemeral port behind a CA made here; the clients are the real ContainerAppsAPIClient,
+WebSiteManagementClient and ApiManagementClient with a static token, so every shape below is one the SDKs really
+deserialize.
 """
 
 from __future__ import annotations
@@ -25,11 +27,18 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
+from azure.mgmt.apimanagement import ApiManagementClient
 from azure.mgmt.appcontainers import ContainerAppsAPIClient
 from azure.mgmt.web import WebSiteManagementClient
 
 from testbed.arm import ArmServer
 from testbed.arm_state import (
+    APIM_BROKEN,
+    APIM_FAILED,
+    APIM_SERVICE,
+    APIM_UPDATING,
+    APIM_VERSION,
+    BROKEN_APIS,
     BROKEN_GROUP,
     CRASH_MESSAGE,
     FUNCTIONS_PREVIOUS_VERSION,
@@ -37,8 +46,10 @@ from testbed.arm_state import (
     HEALTHY_GROUP,
     PROVISIONING_GETS,
     RELEASED_IMAGE,
+    REVISION_DAYS,
     STALE_IMAGE,
     SUBSCRIPTION,
+    app_fqdn,
     local_state,
 )
 
@@ -651,3 +662,139 @@ def test_faults_are_validated(arm, fault, problem):
     with pytest.raises(ValueError) as caught:
         arm.set_faults([fault])
     assert str(caught.value) == problem
+
+
+# --- API Management ---------------------------------------------------------------------------------------------------
+
+APIM = f"{GROUP_PATH}/{HEALTHY_GROUP}/providers/microsoft.apimanagement/service/{APIM_SERVICE}"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def apim(arm, ca_file):
+    with ApiManagementClient(StaticToken(TOKEN), SUBSCRIPTION, base_url=arm.url, connection_verify=ca_file) as c:
+        yield c
+
+
+def test_apim_service_as_the_sdk_sees_it(apim, arm):
+    service = apim.api_management_service.get(HEALTHY_GROUP, APIM_SERVICE)
+    assert (service.name, service.type, service.provisioning_state) == (
+        APIM_SERVICE,
+        "Microsoft.ApiManagement/service",
+        "Succeeded",
+    )
+    assert (service.sku.name, service.sku.capacity, service.gateway_url) == (
+        "Developer",
+        1,
+        "https://apim-demo.azure-api.net",
+    )
+    # The api-version azure-mgmt-apimanagement 5.0.0 sends.
+    assert arm.requests()["log"][-1] == {"method": "GET", "path": APIM, "api_version": "2024-05-01", "status": 200}
+
+
+def test_current_and_other_revisions_of_an_api(apim, arm):
+    current = apim.api.get(HEALTHY_GROUP, APIM_SERVICE, "orders")
+    assert (current.name, current.api_revision, current.is_current, current.is_online) == ("orders", "3", True, True)
+    assert current.service_url == f"https://{app_fqdn('orders')}/api"
+    older = apim.api.get(HEALTHY_GROUP, APIM_SERVICE, "orders;rev=2")  # the SDK sends orders%3Brev%3D2
+    assert (older.name, older.api_revision, older.is_current) == ("orders;rev=2", "2", False)
+    assert arm.requests()["log"][-1]["path"] == f"{APIM}/apis/orders;rev=2"
+
+
+def test_revisions_are_derived_from_the_revision_documents(apim):
+    revisions = list(apim.api_revision.list_by_service(HEALTHY_GROUP, APIM_SERVICE, "orders"))
+    assert [(r.api_revision, r.is_current, r.is_online) for r in revisions] == [
+        ("1", False, True),
+        ("2", False, True),
+        ("3", True, True),
+    ]
+    assert revisions[2].api_id.endswith("/service/apim-demo/apis/orders;rev=3")
+    assert revisions[0].private_url == "/orders;rev=1"  # how the gateway reaches a revision that is not current
+    assert revisions[2].private_url is None
+    # `_revision` times, one REVISION_DAYS apart, the current one the newest.
+    assert revisions[2].created_date_time - revisions[1].created_date_time == dt.timedelta(days=REVISION_DAYS)
+
+
+def test_releases_with_and_without_a_revision_in_their_api_id(apim):
+    releases = {r.name: r for r in apim.api_release.list_by_service(HEALTHY_GROUP, APIM_SERVICE, "orders")}
+    assert sorted(releases) == ["orders-3-3-9", "orders-3-4-0"]
+    newest = releases["orders-3-4-0"]
+    assert newest.api_id.endswith("/apis/orders;rev=3")
+    assert newest.notes == f"orders {APIM_VERSION}: order history endpoint"
+    assert isinstance(newest.created_date_time, dt.datetime)
+    [pricing] = apim.api_release.list_by_service(HEALTHY_GROUP, APIM_SERVICE, "pricing")
+    assert pricing.api_id is None  # as the spec's ListApiReleases example: no apiId
+
+
+def test_operations_and_an_api_without_any(apim):
+    operations = list(apim.api_operation.list_by_api(HEALTHY_GROUP, APIM_SERVICE, "orders"))
+    assert [(o.name, o.method, o.url_template) for o in operations] == [
+        ("list-orders", "GET", "/orders"),
+        ("get-order", "GET", "/orders/{orderId}"),
+        ("create-order", "POST", "/orders"),
+    ]
+    assert [p.name for p in operations[1].template_parameters] == ["orderId"]
+    assert list(apim.api_operation.list_by_api(BROKEN_GROUP, APIM_BROKEN, "orders-no-operations")) == []
+
+
+def test_apim_collections_page_by_top_and_skip_and_carry_the_count(apim, arm, ca_file):
+    pages = [
+        [o.name for o in page]
+        for page in apim.api_operation.list_by_api(HEALTHY_GROUP, APIM_SERVICE, "orders", top=2).by_page()
+    ]
+    assert pages == [["list-orders", "get-order"], ["create-order"]]
+    log = [e["path"] for e in arm.requests()["log"]]
+    assert log == [f"{APIM}/apis/orders/operations"] * 2
+    status, _, body = raw(
+        arm, ca_file, "GET", f"{APIM}/apis/orders/operations?api-version=2024-05-01&$top=1&$skip=1", headers=AUTH
+    )
+    assert status == 200
+    assert ([o["name"] for o in body["value"]], body["count"]) == (["get-order"], 3)
+    assert body["nextLink"].endswith("/apis/orders/operations?api-version=2024-05-01&$top=1&$skip=2")
+    status, _, body = raw(arm, ca_file, "GET", f"{APIM}/apis?api-version=2024-05-01&$top=0", headers=AUTH)
+    assert (status, body["error"]["code"]) == (400, "InvalidQueryParameterValue")
+
+
+def test_derived_revision_list_follows_next_links(arm, ca_file):
+    arm.set_state({**local_state(), "page_size": 2})
+    with ApiManagementClient(StaticToken(TOKEN), SUBSCRIPTION, base_url=arm.url, connection_verify=ca_file) as c:
+        # typed Iterable by the SDK; it is an ItemPaged
+        listed = cast(Any, c.api_revision.list_by_service(HEALTHY_GROUP, APIM_SERVICE, "orders"))
+        pages = [[r.api_revision for r in page] for page in listed.by_page()]
+    assert pages == [["1", "2"], ["3"]]
+    assert arm.count(f"{APIM}/apis/orders/revisions") == 2
+
+
+def test_unknown_api_and_service_are_resource_not_found(apim):
+    with pytest.raises(ResourceNotFoundError) as api:
+        apim.api.get(HEALTHY_GROUP, APIM_SERVICE, "nope")
+    assert arm_error(api.value) == (
+        "ResourceNotFound",
+        "The Resource 'Microsoft.ApiManagement/service/apim-demo/apis/nope' under resource group 'rg-demo' was not "
+        "found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+    with pytest.raises(ResourceNotFoundError) as service:
+        list(apim.api_revision.list_by_service(HEALTHY_GROUP, "apim-nope", "orders"))
+    assert "'Microsoft.ApiManagement/service/apim-nope'" in str(arm_error(service.value)[1])
+
+
+def test_broken_apim_services_and_apis(apim):
+    states = {
+        name: apim.api_management_service.get(BROKEN_GROUP, name).provisioning_state
+        for name in (APIM_BROKEN, APIM_UPDATING, APIM_FAILED)
+    }
+    assert states == {APIM_BROKEN: "Succeeded", APIM_UPDATING: "Updating", APIM_FAILED: "Failed"}
+    apis = {a.name for a in apim.api.list_by_service(BROKEN_GROUP, APIM_BROKEN) if ";rev=" not in a.name}
+    assert apis == set(BROKEN_APIS)
+    assert apim.api.get(BROKEN_GROUP, APIM_BROKEN, "orders-offline").is_online is False
+    not_current = apim.api_revision.list_by_service(BROKEN_GROUP, APIM_BROKEN, "orders-not-current")
+    assert sorted((r.api_revision, r.is_current) for r in not_current) == [("1", False), ("2", True), ("3", False)]
+
+
+def test_403_on_an_api_names_the_apim_action(arm, apim):
+    arm.set_faults([{"prefix": f"{APIM}/apis/orders/releases", "status": 403}])
+    with pytest.raises(HttpResponseError) as refused:
+        list(apim.api_release.list_by_service(HEALTHY_GROUP, APIM_SERVICE, "orders"))
+    code, message = arm_error(refused.value)
+    assert code == "AuthorizationFailed"
+    assert "perform action 'Microsoft.ApiManagement/service/apis/releases/read' over scope" in str(message)

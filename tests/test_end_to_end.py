@@ -71,7 +71,18 @@ BROKEN = {
     ("events-stopped", "functionapp_deployed"): ("fail", "site state Stopped"),
     ("events-no-functions", "functionapp_deployed"): ("fail", "succeeded but 0 functions are loaded"),
     ("events-old-version", "functionapp_deployed"): ("fail", "is not version 2.7.1"),
+    ("apim-broken", "apim_api_current"): ("fail", "orders-not-current: current revision is 2, expected 3"),
+    ("apim-updating", "apim_api_current"): ("fail", "provisioningState Updating (targetProvisioningState Succeeded)"),
+    ("apim-failed", "apim_api_current"): ("fail", "provisioningState Failed"),
 }
+# Every broken API of apim-broken is named in its one message (one line each).
+BROKEN_APIS = (
+    "orders-offline: current revision 3 is offline (isOnline false)",
+    "orders-stale-release: the newest release v2 is of revision 2, older than the current revision 3",
+    "orders-unnoted: the newest release v3 does not name the released version 3.4.0",
+    "orders-wrong-backend: serviceUrl https://orders-legacy.internal.example.test/api points at",
+    "orders-no-operations: revision 1 has no operations",
+)
 # ...and what it must not cry wolf about: healthy parts of broken components pass.
 BROKEN_BUT_FINE = {
     ("orphan", "rollout_complete"),
@@ -110,7 +121,7 @@ def red(testbed, tmp_path_factory):
 def test_local_is_green_with_a_verdict_per_component(green):
     result, reports = green
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "GATE GREEN: 34 passed in environment 'local'" in result.stdout
+    assert "GATE GREEN: 37 passed in environment 'local'" in result.stdout
     document = json.loads((reports / "verdict.json").read_text())
     assert (document["environment"], document["verdict"], document["markers"]) == ("local", "green", "postdeploy")
     assert document["release"]["name"] == "demo-2026.11"
@@ -125,16 +136,19 @@ def test_local_is_green_with_a_verdict_per_component(green):
         ("orders", "containerapp_healthy"),
         ("pricing", "containerapp_healthy"),
         ("orders-events", "functionapp_deployed"),
+        ("apim-demo", "apim_api_current"),
     }
     helm_and_certificates = {
         ("catalog", "helm_release"),
         ("catalog", "helm_resources"),
+        ("reviews", "helm_release"),
+        ("reviews", "helm_resources"),
         ("payments-api", "certmanager_certificate"),
     }
     tests = {(t["component"], t["check"]) for t in document["tests"]}
     assert tests == endpoints | workloads | clusters | azure | helm_and_certificates
     assert {t["outcome"] for t in document["tests"]} == {"pass"}
-    assert (reports / "junit.xml").read_text().count("<testcase ") == 34
+    assert (reports / "junit.xml").read_text().count("<testcase ") == 37
 
 
 def test_local_broken_is_red_and_says_why_for_each_component(red):
@@ -148,13 +162,15 @@ def test_local_broken_is_red_and_says_why_for_each_component(red):
         assert words in found[key][1], (key, found[key][1])
     for key in BROKEN_BUT_FINE:
         assert found[key][0] == "pass", (key, found[key])
+    for words in BROKEN_APIS:
+        assert words in found["apim-broken", "apim_api_current"][1], words
     assert "GATE RED: " in result.stdout
 
 
 def test_allure_results_hold_gherkin_steps_titles_and_evidence(green):
     _, reports = green
     results = allure_results(reports)
-    assert len(results) == 34
+    assert len(results) == 37
     health = next(
         r for r in results if r["name"] == "Health endpoints answer healthy after the deploy [local/payments-api]"
     )
@@ -214,9 +230,10 @@ def test_predeploy_certificate_gate_blocks_a_certificate_inside_the_window(testb
 def test_predeploy_is_green_on_local(testbed, tmp_path):
     result = run_suite(tmp_path, "--env", "local", "-m", "predeploy")
     assert result.returncode == 0, result.stdout
-    # 3 certificate windows, 2 clusters' nodes, and the baseline of 5 workloads, 1 Helm release, 2 Container Apps
-    assert "GATE GREEN: 13 passed in environment 'local'" in result.stdout
-    assert f"baseline of 8 components written to {tmp_path / 'baseline-local.json'}" in result.stdout
+    # 3 certificate windows, 2 clusters' nodes, the baseline of 5 workloads, 2 Helm releases, 2 Container Apps, and
+    # the manifest policy of the reviews chart
+    assert "GATE GREEN: 15 passed in environment 'local'" in result.stdout
+    assert f"baseline of 9 components written to {tmp_path / 'baseline-local.json'}" in result.stdout
 
 
 def _rows(reports: Path) -> list[tuple[str, str, str, str]]:
@@ -252,7 +269,7 @@ def test_default_invocation_from_the_repository_root_arms_the_gate(testbed, tmp_
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout
-    assert "GATE GREEN: 12 passed in environment 'local'" in result.stdout  # @smoke: health, rollouts, Helm, Azure
+    assert "GATE GREEN: 13 passed in environment 'local'" in result.stdout  # @smoke: health, rollouts, Helm, Azure
 
 
 def test_azure_token_appears_nowhere_in_reports_or_output(testbed, tmp_path, arm_token):
