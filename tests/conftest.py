@@ -27,6 +27,16 @@ def arm_token() -> str:
     return ARM_TOKEN
 
 
+@pytest.fixture(scope="session", autouse=True)
+def helm_binary() -> str:
+    """The pinned helm the testbed runs (testbed/kube/build.sh), for suite subprocesses that render or roll back
+    charts: these machines have no helm on PATH, and a user's own helm must not decide what the tests see."""
+    from testbed.kube import kube_bin
+
+    os.environ.setdefault("DV_HELM", str(kube_bin("helm")))
+    return os.environ["DV_HELM"]
+
+
 @pytest.fixture(scope="session")
 def testbed() -> Iterator[Path]:
     """The demo services (python -m testbed up); yields the CA bundle that trusts them."""

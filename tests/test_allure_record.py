@@ -101,7 +101,8 @@ def test_expected_versions_are_summarised_in_one_line():
     )
     assert expected_summary(release) == (
         "payments-api 1.4.2, storefront-a 2.3.0, storefront-b 2.3.0, cart sha256:c0ffeec0ffee…, ledger 5.1.0, "
-        "node-agent 0.9.0, catalog 2.4.0 chart 1.2.0, orders 3.4.0, pricing 5.2.0, orders-events 2.7.1"
+        "node-agent 0.9.0, catalog 2.4.0 chart 1.2.0, orders 3.4.0, pricing 5.2.0, orders-events 2.7.1 (+2 more in "
+        "verdict.json)"
     )
     many = ReleaseManifest.model_validate(
         {"components": {f"c{i}": f"1.{i}" for i in range(12)} | {"w": {"containers": {"app": "2.0", "m": "r/m:2"}}}}
@@ -351,7 +352,8 @@ def test_the_environment_block_names_verdict_phase_release_commit_and_source(loc
         f"{local_run / 'verdict-local.json'}",
         "release_file": "testbed/release-local.yaml",
         "expected": "payments-api 1.4.2, storefront-a 2.3.0, storefront-b 2.3.0, cart sha256:c0ffeec0ffee…, "
-        "ledger 5.1.0, node-agent 0.9.0, catalog 2.4.0 chart 1.2.0, orders 3.4.0, pricing 5.2.0, orders-events 2.7.1",
+        "ledger 5.1.0, node-agent 0.9.0, catalog 2.4.0 chart 1.2.0, orders 3.4.0, pricing 5.2.0, orders-events 2.7.1 "
+        "(+2 more in verdict.json)",
         "markers": HEALTH,
     }
     assert verdict["reason"] == "3 passed"

@@ -43,40 +43,11 @@ export GOCACHE="$cache_root/go/build"
 # The wrapper modules are not VCS checkouts; do not let go try to stamp VCS info.
 export GOFLAGS="-buildvcs=false"
 
-log() { printf '[build] %s\n' "$*" >&2; }
-die() { printf '[build] ERROR: %s\n' "$*" >&2; exit 1; }
-
-# Per-step timing, printed as it happens and again as a summary at the end.
-declare -a timings=()
-run_step() {
-  local name="$1"; shift
-  local start end
-  start=$(date +%s)
-  log "step $name: start"
-  "$@"
-  end=$(date +%s)
-  timings+=("$(printf '%-26s %5ss' "$name" "$((end - start))")")
-  log "step $name: done in $((end - start))s"
-}
-skip_step() {
-  timings+=("$(printf '%-26s %5s' "$1" "cached")")
-  log "step $1: cached ($2)"
-}
-
-# Free disk is checked once, lazily, right before the first step that must fetch or compile something:
-# a warm run on a nearly full disk should still succeed.
-disk_checked=0
-check_disk() {
-  [[ $disk_checked == 1 ]] && return 0
-  disk_checked=1
-  local probe="$cache_root" avail_kb
-  while [[ ! -d "$probe" ]]; do probe="$(dirname "$probe")"; done
-  avail_kb=$(df -Pk "$probe" | awk 'NR==2 {print $4}')
-  if (( avail_kb < min_free_gb * 1024 * 1024 )); then
-    die "not enough free disk under $probe: $((avail_kb / 1024 / 1024)) GiB free, a cold build needs about ${min_free_gb} GiB (Go module + build caches 3-5 GiB, binaries ~1 GiB). Free space or point DV_CACHE_DIR elsewhere."
-  fi
-  log "disk: $((avail_kb / 1024 / 1024)) GiB free under $probe (need ${min_free_gb} GiB)"
-}
+build_tag=build
+step_width=26
+disk_need="Go module + build caches 3-5 GiB, binaries ~1 GiB"
+# shellcheck source=../build-steps.sh
+source "$here/../build-steps.sh"
 
 check_go() {
   [[ -x "$go_bin" ]] || die "go not found (looked for go on PATH and /usr/local/go/bin/go); install Go >= 1.26 or set GO="
