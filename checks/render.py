@@ -108,6 +108,7 @@ def render_chart(helm: list[str] | None, source: ChartSource, reader: KubeReader
         "--namespace",
         source.namespace,
         "--include-crds",
+        "--skip-tests",  # test hooks run on `helm test`, never on the deploy being judged
         *[arg for values in source.values for arg in ("--values", values)],
         *(["--kube-version", str(version)] if version else []),
         *[arg for api in api_versions(reader, deadline) for arg in ("--api-versions", api)],

@@ -47,6 +47,12 @@ QUANTITY_REF = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 # Kinds every group version lists in its schema (the options and events of the API machinery), not its own.
 META_KINDS = frozenset({"DeleteOptions", "WatchEvent", "Status", "APIResourceList"})
+# Fields whose values can be credentials in any kind: env values, data maps, anything named like a secret. A wrong
+# value there is reported by its type only, so the report never repeats it.
+SENSITIVE_PATH = re.compile(
+    r"(^|\.)env\[\d+\]\.value$|(^|\.)(data|stringData|binaryData)(\.|$)|password|passwd|token|secret|credential",
+    re.IGNORECASE,
+)
 MAX_PROBLEMS = 20  # per object: past that the object is plainly the wrong kind, and a longer list helps nobody
 
 
@@ -139,13 +145,13 @@ class _Validator:
         # An IntOrString or Quantity is either of its forms; which one is the API server's business.
         if alternatives and not any(self._fits(value, alternative, path) for alternative in alternatives):
             forms = " or ".join(str(self._resolve(a)[0].get("type", "?")) for a in alternatives)
-            self.found.append(f"{_at(path)}expected {forms}, got {self._said(value)}")
+            self.found.append(f"{_at(path)}expected {forms}, got {self._said(value, path)}")
             return
         if schema.get("x-kubernetes-int-or-string") and (isinstance(value, bool) or not isinstance(value, int | str)):
-            self.found.append(f"{_at(path)}expected an integer or a string, got {self._said(value)}")
+            self.found.append(f"{_at(path)}expected an integer or a string, got {self._said(value, path)}")
             return
         if named == QUANTITY_REF and isinstance(value, str) and not QUANTITY.match(value):
-            self.found.append(f"{_at(path)}{self._said(value)} is not a quantity (e.g. 500m, 2, 128Mi, 1Gi)")
+            self.found.append(f"{_at(path)}{self._said(value, path)} is not a quantity (e.g. 500m, 2, 128Mi, 1Gi)")
             return
         kind = schema.get("type")
         if kind == "object" or (kind is None and ("properties" in schema or "additionalProperties" in schema)):
@@ -156,10 +162,11 @@ class _Validator:
             self._scalar(value, schema, str(kind), path)
         if "enum" in schema and value not in schema["enum"]:
             allowed = ", ".join(json.dumps(v) for v in schema["enum"])
-            self.found.append(f"{_at(path)}{self._said(value)} is not one of {allowed}")
+            self.found.append(f"{_at(path)}{self._said(value, path)} is not one of {allowed}")
 
-    def _said(self, value: Any) -> str:
-        return _type_of(value) if self.hide else _shown(value)
+    def _said(self, value: Any, path: str) -> str:
+        """The wrong value itself where it cannot be a secret, else only its type."""
+        return _type_of(value) if self.hide or SENSITIVE_PATH.search(path) else _shown(value)
 
     def _fits(self, value: Any, schema: Schema, path: str) -> bool:
         trial = _Validator(self.schemas, [], self.hide)
@@ -175,7 +182,7 @@ class _Validator:
 
     def _object(self, value: Any, schema: Schema, path: str) -> None:
         if not isinstance(value, dict):
-            self.found.append(f"{_at(path)}expected an object, got {self._said(value)}")
+            self.found.append(f"{_at(path)}expected an object, got {self._said(value, path)}")
             return
         properties: dict[str, Schema] = schema.get("properties") or {}
         extra = schema.get("additionalProperties")
@@ -196,7 +203,7 @@ class _Validator:
 
     def _array(self, value: Any, schema: Schema, path: str) -> None:
         if not isinstance(value, list):
-            self.found.append(f"{_at(path)}expected an array, got {self._said(value)}")
+            self.found.append(f"{_at(path)}expected an array, got {self._said(value, path)}")
             return
         if len(value) < schema.get("minItems", 0):
             self.found.append(f"{_at(path)}needs at least {schema['minItems']} items, has {len(value)}")
@@ -216,7 +223,7 @@ class _Validator:
             "boolean": isinstance(value, bool),
         }.get(kind, True)
         if not fits:
-            self.found.append(f"{_at(path)}expected {kind}, got {self._said(value)}")
+            self.found.append(f"{_at(path)}expected {kind}, got {self._said(value, path)}")
             return
         if isinstance(value, str):
             self._string(value, schema, path)
@@ -241,7 +248,7 @@ class _Validator:
             except re.error:
                 matched = True  # an ECMA-only construct Python cannot compile: the API server judges it, not us
             if not matched:
-                self.found.append(f"{_at(path)}{self._said(value)} does not match {pattern}")
+                self.found.append(f"{_at(path)}{self._said(value, path)} does not match {pattern}")
 
 
 def _duplicates(value: list[Any], schema: Schema, path: str) -> Iterator[str]:

@@ -133,7 +133,7 @@ def _folder(tmp: Path) -> Path:
     folder = tmp / "manifests"
     folder.mkdir()
     rendered = subprocess.run(
-        [str(kube_bin("helm")), "template", "plain", str(CHART), "-f", str(LOCAL_VALUES)],
+        [str(kube_bin("helm")), "template", "plain", str(CHART), "--skip-tests", "-f", str(LOCAL_VALUES)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -311,7 +311,11 @@ def _deployment(**pod: Any) -> Manifest:
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "app", "namespace": "ns"},
-        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "app"}}, "spec": spec}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "app"}},
+            "template": {"metadata": {"labels": {"app": "app"}}, "spec": spec},
+        },
     }
     return Manifest(obj, "d.yaml")
 
@@ -545,3 +549,20 @@ def test_a_folder_reads_every_document_and_lists(tmp_path: Path) -> None:
 
 def test_helm_is_the_pinned_binary() -> None:
     assert os.access(kube_bin("helm"), os.X_OK), "run testbed/kube/build.sh (make tools)"
+
+
+def test_a_wrong_value_that_may_be_a_secret_is_shown_by_its_type_only(testbed_kube: Any) -> None:
+    from deploy_verify.checks.deadline import Deadline
+    from deploy_verify.checks.schema import ClusterSchema
+    from deploy_verify.checks.transports.kube import KubeReader
+
+    reader = KubeReader.from_kubeconfig(CLUSTER, f"kwok-{CLUSTER}", str(ROOT / ".testbed" / "kubeconfig.yaml"))
+    deployment = _deployment(container={"env": [{"name": "DB_PASSWORD", "value": 8675309}], "image": "r/a:1"})
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"PORT": 8080}}
+    problems = ClusterSchema(reader).problems(deployment.obj, Deadline.after(30))
+    problems += ClusterSchema(reader).problems(config, Deadline.after(30))
+    assert problems == [
+        "spec.template.spec.containers[0].env[0].value: expected string, got integer",
+        "data.PORT: expected string, got integer",
+    ]
+    assert not [p for p in problems if "8675309" in p or "8080" in p]
