@@ -214,6 +214,9 @@ Found = Iterator[tuple[Manifest, str]]
 
 
 def rule_schema(given: PolicyInput) -> Found:
+    for manifest in given.manifests:
+        for problem in manifest.parse_problems:
+            yield manifest, problem
     for index, problems in sorted(given.schema.items()):
         for problem in problems:
             yield given.manifests[index], f"would be refused by the cluster: {problem}"

@@ -42,6 +42,9 @@ class CannotRender(Undecidable):
 class Manifest:
     obj: Obj
     source: str  # "templates/deployment.yaml" or "manifests/web.yaml#2"
+    # What the YAML itself gets wrong that every parser on the way hides: a key given twice (PyYAML, kubectl and
+    # helm all keep the last value without a word)
+    parse_problems: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -123,8 +126,8 @@ def render_chart(helm: list[str] | None, source: ChartSource, reader: KubeReader
     if done.returncode != 0:
         raise RenderFailed(f"{what} failed: {done.last_lines()}")
     return [
-        Manifest(_with_namespace(obj, source.namespace), origin)
-        for origin, obj in _documents(done.stdout, source.chart)
+        Manifest(_with_namespace(obj, source.namespace), origin, problems)
+        for origin, obj, problems in _documents(done.stdout, source.chart)
     ]
 
 
@@ -176,20 +179,56 @@ def read_folder(path: str, namespace: str | None) -> list[Manifest]:
         shown = str(file.relative_to(root))
         try:
             text = file.read_text()
-            docs = [json.loads(text)] if file.suffix == ".json" else list(yaml.safe_load_all(text))
+            docs = [(json.loads(text), [])] if file.suffix == ".json" else load_documents(text)
         except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
             raise RenderFailed(f"{shown} cannot be read as manifests: {_first_line(exc)}") from exc
-        for index, doc in enumerate(d for d in docs if d is not None):
-            for obj in _items(doc, f"{shown}#{index + 1}"):
-                manifests.append(
-                    Manifest(_with_namespace(obj, namespace) if namespace else obj, f"{shown}#{index + 1}")
-                )
+        for index, (doc, problems) in enumerate(d for d in docs if d[0] is not None):
+            where = f"{shown}#{index + 1}"
+            for obj in _items(doc, where):
+                obj = _with_namespace(obj, namespace) if namespace else obj
+                manifests.append(Manifest(obj, where, tuple(problems)))
     return manifests
 
 
-def _documents(stream: str, chart: str) -> list[tuple[str, Obj]]:
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, noting each mapping key given twice instead of silently keeping only the last value."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[str] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<:` merges are allowed to be overridden by the keys beside them
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                self.duplicates.append(
+                    f"key {key!r} is given twice (line {key_node.start_mark.line + 1} of the document): the last one "
+                    "is applied and the first silently lost (kubeconform -strict refuses such a document)"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_documents(text: str) -> list[tuple[Any, list[str]]]:
+    """Every YAML document of `text` with the duplicate keys found in it."""
+    loader = _StrictLoader(text)
+    found: list[tuple[Any, list[str]]] = []
+    try:
+        while loader.check_data():  # type: ignore[no-untyped-call]
+            loader.duplicates = []
+            document = loader.get_data()
+            found.append((document, loader.duplicates))
+    finally:
+        loader.dispose()
+    return found
+
+
+def _documents(stream: str, chart: str) -> list[tuple[str, Obj, tuple[str, ...]]]:
     """helm's output: `---`-separated documents, each after a `# Source: CHART/templates/x.yaml` comment."""
-    found: list[tuple[str, Obj]] = []
+    found: list[tuple[str, Obj, tuple[str, ...]]] = []
     for chunk in re.split(r"(?m)^---[ \t]*$", stream):
         origin = "?"
         for line in chunk.splitlines():
@@ -197,11 +236,12 @@ def _documents(stream: str, chart: str) -> list[tuple[str, Obj]]:
                 origin = line.removeprefix("# Source: ").strip().split("/", 1)[-1]
                 break
         try:
-            doc = yaml.safe_load(chunk)
+            docs = load_documents(chunk)
         except yaml.YAMLError as exc:
             raise RenderFailed(f"{chart}: {origin} renders to YAML that does not parse: {_first_line(exc)}") from exc
-        if doc is not None:
-            found += [(origin, obj) for obj in _items(doc, origin)]
+        for doc, problems in docs:
+            if doc is not None:
+                found += [(origin, obj, tuple(problems)) for obj in _items(doc, origin)]
     return found
 
 

@@ -566,3 +566,30 @@ def test_a_wrong_value_that_may_be_a_secret_is_shown_by_its_type_only(testbed_ku
         "data.PORT: expected string, got integer",
     ]
     assert not [p for p in problems if "8675309" in p or "8080" in p]
+
+
+def test_a_key_given_twice_is_a_schema_finding_though_kubectl_keeps_the_last(
+    testbed_kube: Any, namespace: str, tmp_path: Path
+) -> None:
+    """PyYAML, kubectl and helm all keep the last of two equal keys without a word: the first value is lost."""
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: twice\n  labels: {app: a}\n  labels: {app: b}\n"
+    (tmp_path / "cm.yaml").write_text(
+        text + "---\n" + text.replace("twice", "once").replace("  labels: {app: b}\n", "")
+    )
+    manifests = read_folder(str(tmp_path), namespace)
+    said = (
+        "key 'labels' is given twice (line 6 of the document): the last one is applied and the first silently lost "
+        "(kubeconform -strict refuses such a document)"
+    )
+    assert [m.parse_problems for m in manifests] == [(said,), ()]
+    assert [(f.rule, f.detail) for f in evaluate(PolicyInput(manifests), {})] == [("schema", said)]
+    create = ["create", "--dry-run=server", "-n", namespace, "-f", "-", "-o", "jsonpath={.metadata.labels.app}"]
+    done = subprocess.run(
+        [*testbed_kube.kubectl_command(CLUSTER), *create],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout == "b"  # the API server was given the last value only: app=a is gone
