@@ -34,12 +34,11 @@ silenced for one object with a reason, in the environment (`policy.silence`) or 
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from deploy_verify.checks.helm_resources import parse_quantity as quantity  # one Quantity parser
 from deploy_verify.checks.images import tag_of
 from deploy_verify.checks.render import ChartFacts, Manifest
 from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict
@@ -474,36 +473,6 @@ def _silenced(rule: str, manifest: Manifest, silences: Sequence[Silence]) -> str
 
 
 # ----------------------------------------------------------------------------------------------------------- helpers
-
-
-QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([KMGTPE]i|[mkMGTPE]|[eE][+-]?\d+)?$")
-SUFFIX = {
-    "": Decimal(1),
-    "m": Decimal("0.001"),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
-}
-
-
-def quantity(value: Any) -> Decimal | None:
-    """A Kubernetes Quantity as a number ("500m" -> 0.5, "1Gi" -> 1073741824); None when it is not one."""
-    if isinstance(value, bool) or value is None:
-        return None
-    match = QUANTITY.match(str(value))
-    if not match:
-        return None
-    number, suffix = match.group(1), match.group(2) or ""
-    try:
-        if suffix[:1] in ("e", "E"):
-            return Decimal(number) * (Decimal(10) ** int(suffix[1:]))
-        return Decimal(number) * SUFFIX[suffix]
-    except (InvalidOperation, KeyError):
-        return None
 
 
 def _templates(given: PolicyInput) -> Iterator[PodTemplate]:

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from deploy_verify.checks.helm import HelmRevision
+from deploy_verify.checks.helm_resources import parse_quantity as quantity
 from deploy_verify.checks.policy import (
     RULES,
     ImageRule,
@@ -28,7 +29,6 @@ from deploy_verify.checks.policy import (
     Silence,
     evaluate,
     judge,
-    quantity,
 )
 from deploy_verify.checks.render import ChartFacts, Manifest, RenderFailed, read_folder
 from deploy_verify.checks.result import Verdict
