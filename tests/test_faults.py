@@ -22,6 +22,7 @@ import yaml
 
 from testbed.arm import ArmServer
 from testbed.arm_state import SUBSCRIPTION, local_state
+from tests.audit import audit_events, audit_log
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_SH = ROOT / "testbed" / "kube" / "cluster.sh"
@@ -69,11 +70,10 @@ def cluster(*args: str) -> subprocess.CompletedProcess[str]:
 def wait_for_a_watch(since: float, timeout: float = 60) -> None:
     """Until the suite has a watch open on dv-fault (b-waiting's rollout wait): a-web has been decided by then. Read
     from the audit log, so the fault lands mid-wait however slowly the suite started."""
-    log = STATE / "kwok" / "clusters" / "dv-fault" / "logs" / "audit.log"
+    log = audit_log("dv-fault", STATE)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        for line in log.read_text().splitlines()[-200:]:
-            event = json.loads(line) if line.strip() else {}
+        for event in audit_events(log, last=200):
             if _suite_watch_since(event, since):
                 time.sleep(0.5)  # and let the other streams of the same wait open too
                 return

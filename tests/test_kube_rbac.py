@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from testbed.kube import kube_bin
+from tests.audit import audit_events, audit_log
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS = ("dv-a", "dv-b")
@@ -119,8 +120,8 @@ def test_token_never_reaches_reports_or_output(as_reader):
 
 def test_no_mutating_call_in_the_audit_log(as_reader):
     for cluster in CLUSTERS:
-        log = ROOT / ".testbed" / "state" / "kwok" / "clusters" / cluster / "logs" / "audit.log"
-        calls = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        log = audit_log(cluster)
+        calls = audit_events(log)
         mine = [c for c in calls if c.get("user", {}).get("username") == SA_USER.format("deploy-verify")]
         assert mine, f"no request of the suite in {log}"
         assert {c["verb"] for c in mine} <= {"get", "list", "watch"}, {c["verb"] for c in mine}

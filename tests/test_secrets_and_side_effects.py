@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.audit import audit_events, audit_log
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE_AGENT = "OpenAPI-Generator/"  # the kubernetes Python client's User-Agent: the suite's requests, not kubectl's
@@ -76,9 +77,7 @@ def test_post_deploy_runs_made_no_mutating_call(runs):
     started, _ = runs
     verbs: dict[str, set[str]] = {}
     for cluster in ("dv-a", "dv-b"):
-        log = ROOT / ".testbed" / "state" / "kwok" / "clusters" / cluster / "logs" / "audit.log"
-        for line in log.read_text().splitlines():
-            event = json.loads(line) if line.strip() else {}
+        for event in audit_events(audit_log(cluster)):
             if not event.get("userAgent", "").startswith(SUITE_AGENT):
                 continue
             if dt.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")) < started:
