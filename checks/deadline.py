@@ -24,6 +24,7 @@ class CallTimeouts:
     credential: float = 30.0  # acquiring a token (DefaultAzureCredential can probe several sources)
     subprocess: float = 300.0  # a helm command (the drill's `helm rollback`, a pre-deploy `helm template`)
     terraform: float = 600.0  # one OpenTofu/Terraform command of the drift check (init, plan, show)
+    prometheus_request: float = 10.0  # one PromQL query of a metric rule
 
 
 @dataclass

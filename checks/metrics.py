@@ -408,7 +408,7 @@ def _result(
         advice.append(UNDECIDED if not failed else f"for what cannot be judged, {UNDECIDED}")
     head = f"{rule.name}: " if len(judged) == 1 else f"{rule.name} {rule.condition()}: "
     message = f"{head}{'; '.join(parts)}; {windows}; query {now.query!r}; {'; '.join(advice)}"
-    category = Category.UNHEALTHY_ENDPOINT if verdict is Verdict.FAIL else Category.UNDECIDED
+    category = Category.METRICS if verdict is Verdict.FAIL else Category.UNDECIDED
     return CheckResult(CHECK, where, verdict, message, evidence, category)
 
 

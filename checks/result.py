@@ -27,6 +27,7 @@ class Category(StrEnum):
     PROVISIONING = "Provisioning"
     POLICY = "Manifest policy"  # a pre-deploy render breaks the cluster's schema or a policy rule
     DRIFT = "Infrastructure drift"  # what runs differs from the infrastructure code's desired state
+    METRICS = "Service metrics degraded"  # a metric rule (error ratio, latency) breaks its threshold or baseline
     UNREACHABLE = "Infrastructure unreachable"
     UNDECIDED = "Could not decide"
 

@@ -35,6 +35,9 @@ from deploy_verify.checks.tls import TlsTarget
 from deploy_verify.durations import parse_duration
 from deploy_verify.yamlsource import Loc, YamlSourceError, dotted
 
+if typing.TYPE_CHECKING:
+    from deploy_verify.checks.metrics import MetricRule
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -150,6 +153,74 @@ class TimeoutDefaults(Strict):
     credential: Duration = 30.0  # acquiring an Azure token
     helm: Duration = 300.0  # one helm command (the drill's rollback, a pre-deploy `helm template`)
     terraform: Duration = 600.0  # one OpenTofu/Terraform command (`init`, `plan -refresh-only`, `show -json`)
+    prometheus_request: Duration = 10.0  # one PromQL query (`/api/v1/query_range`) of a metric rule
+
+
+MetricOp = Literal["<", "<=", ">", ">="]
+
+
+class PrometheusConfig(Strict):
+    """The Prometheus (or Thanos, Mimir, VictoriaMetrics: anything serving its HTTP API) the metric rules query."""
+
+    url: str
+    token_env: str | None = None  # the environment variable holding a bearer token (None: no Authorization header)
+    ca_bundle: str | None = None  # the PEM file that trusts an https server (default: the system's store)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return _link_url(url)  # http(s), and never credentials in the URL: use token_env
+
+
+class MetricsConfig(Strict):
+    prometheus: PrometheusConfig
+
+
+class ThresholdConfig(Strict):
+    op: MetricOp  # the condition that passes: value < 0.01
+    value: float
+
+
+class ToleranceConfig(Strict):
+    ratio: float = Field(default=0.0, ge=0)  # 0.2: up to 20 % worse than before the deploy
+    absolute: float = Field(default=0.0, ge=0)  # in the query's unit; with both, the larger allowance applies
+
+
+class BaselineRuleConfig(Strict):
+    op: MetricOp = "<="  # value <= baseline + tolerance (an upper bound: errors, latency)
+    tolerance: ToleranceConfig = ToleranceConfig()
+
+
+class MetricRuleConfig(Strict):
+    """One metric rule of a component (checks.metrics.MetricRule): a PromQL template and a threshold or a baseline
+    comparison. Built into a MetricRule when the file is loaded, so a bad rule is a file:line message, not an ERROR."""
+
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1)  # PromQL; {component}, {namespace}, ... inside quoted strings
+    threshold: ThresholdConfig | None = None
+    baseline: BaselineRuleConfig | None = None
+    window: Duration = 60.0
+    step: Duration = 10.0
+    min_samples: int = Field(default=3, ge=1)
+    aggregate: Literal["mean", "max", "min", "last"] = "mean"
+
+    def rule(self) -> MetricRule:
+        """The checks' rule; ValueError says what is inconsistent (kind, window and step, the template)."""
+        from deploy_verify.checks.metrics import MetricRule, Tolerance
+
+        if (self.threshold is None) == (self.baseline is None):
+            raise ValueError("give exactly one of threshold ({op, value}) or baseline ({op, tolerance})")
+        if self.threshold is not None:
+            return MetricRule(
+                self.name, self.query, "threshold", self.threshold.op, self.threshold.value,
+                window=self.window, step=self.step, min_samples=self.min_samples, aggregate=self.aggregate,
+            )  # fmt: skip
+        assert self.baseline is not None
+        tolerance = Tolerance(self.baseline.tolerance.ratio, self.baseline.tolerance.absolute)
+        return MetricRule(
+            self.name, self.query, "baseline", self.baseline.op, None, tolerance,
+            window=self.window, step=self.step, min_samples=self.min_samples, aggregate=self.aggregate,
+        )  # fmt: skip
 
 
 class Defaults(Strict):
@@ -291,6 +362,7 @@ class Component(Strict):
     plan_json: str | None = None
     var_files: list[str] | None = None
     workspace: str | None = None
+    metrics: list[MetricRuleConfig] = []  # @metrics: PromQL rules judged after the deploy (environment metrics:)
     # Set by the suite, never written: the selection a member came from, the name its release entry has, and why a
     # selection has no members (an ERROR for every check of it).
     _member_of: str | None = PrivateAttr(default=None)
@@ -331,6 +403,18 @@ class Component(Strict):
     def unresolved(self) -> tuple[str, str] | None:
         """(why, category) when this selection stands for no member (its checks are ERRORs), else None."""
         return self._unresolved
+
+    def metric_labels(self) -> dict[str, str]:
+        """The values a metric rule's query template may use: {component}, and each of namespace, cluster,
+        workload, resource, resource_group and release the component has."""
+        labels = {"component": self.name, "release": self.release_name}
+        for key in ("namespace", "cluster", "workload", "resource", "resource_group"):
+            value = getattr(self, key)
+            if value is not None:
+                labels[key] = value
+        if self.workload is None and self.kind in ("deployment", "statefulset", "daemonset"):
+            labels["workload"] = self.name  # a workload named like its component, as the workload checks assume
+        return labels
 
     def health_probes(self, defaults: Defaults) -> list[HealthProbe]:
         """The component's health endpoints with the environment's defaults filled in."""
@@ -376,6 +460,7 @@ class Environment(Strict):
     components: list[Component] = Field(min_length=1)
     links: Links = {}
     policy: PolicyConfig = PolicyConfig()  # pre-deploy manifest policy: levels per rule, silenced findings
+    metrics: MetricsConfig | None = None  # where the components' metric rules are queried
 
     @field_validator("checks")
     @classmethod
@@ -409,6 +494,7 @@ class Environment(Strict):
             credential=calls.credential,
             subprocess=calls.helm,
             terraform=calls.terraform,
+            prometheus_request=calls.prometheus_request,
         )
 
     def budget_deadline(self, within: Deadline | None = None) -> Deadline:
@@ -685,6 +771,7 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
             problems.append((("subscription",), f"{comp.subscription!r} is not one of: {known}"))
     problems += [((), text) for text in kind.problems(comp)]
     problems += _own_key_problems(comp) + _traffic_problems(comp) + _api_problems(env, comp)
+    problems += _metric_problems(env, comp)
     if comp.certificates and kind.platform != "kubernetes":
         if comp.cluster is None:
             problems.append((("certificates",), "cert-manager Certificates need the component's cluster"))
@@ -696,6 +783,40 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
             for i, cert in enumerate(comp.certificates)
             if cert.namespace is None and comp.namespace is None
         ]
+    return problems
+
+
+def _metric_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]:
+    """Each metric rule is a valid MetricRule whose template this component can fill, and there is a Prometheus."""
+    from deploy_verify.checks.metrics import TemplateError, fill
+
+    if not comp.metrics:
+        return []
+    problems: list[tuple[Loc, str]] = []
+    if env.metrics is None:
+        problems.append(
+            (
+                ("metrics",),
+                "metric rules need a Prometheus to query: add metrics: {prometheus: {url: ...}} to the environment",
+            )
+        )
+    labels = comp.metric_labels()
+    if comp.select is not None:  # a member gets its own names at resolution; any of them may be used
+        labels.update(dict.fromkeys(("namespace", "cluster", "workload", "resource", "resource_group"), "x"))
+    for i, config in enumerate(comp.metrics):
+        try:  # the template first, so that its message points at the query
+            fill(config.query, labels)
+            config.rule()
+        except TemplateError as exc:
+            problems.append((("metrics", i, "query"), str(exc)))
+        except ValueError as exc:
+            problems.append((("metrics", i), str(exc)))
+    names = [m.name for m in comp.metrics]
+    problems += [
+        (("metrics", i, "name"), f"{name!r} is used by two metric rules of {comp.name!r}")
+        for i, name in enumerate(names)
+        if name in names[:i]
+    ]
     return problems
 
 
@@ -802,5 +923,10 @@ def _resolve_paths(env: Environment, root: Path) -> Environment:
     tls = env.defaults.tls.model_copy(update={"ca_bundle": resolve(env.defaults.tls.ca_bundle)})
     clusters = {name: c.model_copy(update={"kubeconfig": resolve(c.kubeconfig)}) for name, c in env.clusters.items()}
     azure = env.azure.model_copy(update={"ca_bundle": resolve(env.azure.ca_bundle)}) if env.azure else None
+    metrics = env.metrics
+    if metrics is not None:
+        prometheus = metrics.prometheus.model_copy(update={"ca_bundle": resolve(metrics.prometheus.ca_bundle)})
+        metrics = metrics.model_copy(update={"prometheus": prometheus})
     defaults = env.defaults.model_copy(update={"tls": tls})
-    return env.model_copy(update={"defaults": defaults, "clusters": clusters, "azure": azure, "components": components})
+    update = {"defaults": defaults, "clusters": clusters, "azure": azure, "components": components, "metrics": metrics}
+    return env.model_copy(update=update)

@@ -378,9 +378,9 @@ class Endpoint(Kind):
         return None
 
     def problems(self, component: Component) -> list[str]:
-        if component.health or component.tls or component.certificates:
+        if component.health or component.tls or component.certificates or component.metrics:
             return []
-        return ["an endpoint component needs health, tls or certificates entries, or it checks nothing"]
+        return ["an endpoint component needs health, tls, certificates or metrics entries, or it checks nothing"]
 
 
 class Resource(Kind):

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAD = "name: prod\n"
 ENDPOINT = "components:\n  - {name: web, kind: endpoint, health: [{url: 'https://web.example.com/health'}]}\n"
 ALLOWED_TOP = (
-    "azure, budget, checks, clusters, components, defaults, description, extends, links, name, policy, "
+    "azure, budget, checks, clusters, components, defaults, description, extends, links, metrics, name, policy, "
     "promotes_from, protected"
 )
 RULE_IDS = (
@@ -55,7 +55,7 @@ CASES = [
         [
             "environments/prod.yaml:6: components[1].helth: unknown key; allowed keys: allow_suspended, api_version, "
             "apis, application, certificates, chart, cluster, container, depends_on, health, kind, links, "
-            "min_replicas, name, namespace, path, plan_json, release, release_key, resource, resource_group, "
+            "metrics, min_replicas, name, namespace, path, plan_json, release, release_key, resource, resource_group, "
             "resource_kind, select, services, subscription, tls, traffic, values, var_files, version_source, "
             "working_dir, workload, workspace"
         ],
@@ -181,8 +181,8 @@ CASES = [
         "endpoint that checks nothing",
         HEAD + "components:\n  - {name: web, kind: endpoint}\n",
         [
-            "environments/prod.yaml:3: components[0]: an endpoint component needs health, tls or certificates entries, "
-            "or it checks nothing"
+            "environments/prod.yaml:3: components[0]: an endpoint component needs health, tls, certificates or metrics "
+            "entries, or it checks nothing"
         ],
     ),
 ]

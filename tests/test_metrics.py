@@ -156,7 +156,7 @@ def test_a_degraded_error_ratio_is_red_naming_the_query_and_the_numbers(world: W
     assert verdict is Verdict.FAIL
     assert match, message
     assert 0.2 < float(match[1]) < 0.3  # one request in four fails
-    assert category is Category.UNHEALTHY_ENDPOINT
+    assert category is Category.METRICS
 
 
 def test_degraded_latency_against_the_baseline_window_is_red(world: World) -> None:
@@ -175,7 +175,7 @@ def test_degraded_latency_against_the_baseline_window_is_red(world: World) -> No
     assert 0.15 < before < 0.25
     assert limit == pytest.approx(before * 1.2, rel=1e-3)
     assert change > 150
-    assert category is Category.UNHEALTHY_ENDPOINT
+    assert category is Category.METRICS
 
 
 def test_an_empty_series_is_an_error_not_a_pass(world: World) -> None:
@@ -545,7 +545,7 @@ def test_several_series_worst_wins_and_each_is_named() -> None:
         f"(mean of 7 samples), not < 0.01; {NOW_WINDOW}; query 'q'; look at what the release changed, its logs and "
         "its dashboards; roll back if it holds"
     )
-    assert result.category is Category.UNHEALTHY_ENDPOINT
+    assert result.category is Category.METRICS
 
 
 def test_a_series_that_cannot_be_judged_outranks_one_that_fails_and_both_are_named() -> None:

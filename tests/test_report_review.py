@@ -138,6 +138,7 @@ def test_categories_are_the_failure_classes_and_the_catch_all():
         "Provisioning",
         "Manifest policy",
         "Infrastructure drift",
+        "Service metrics degraded",
         "Infrastructure unreachable",
     ]
     assert CATEGORIES[-1] == {"name": "Could not decide", "matchedStatuses": ["broken"]}
