@@ -40,6 +40,7 @@ tools:  ## pinned tools the tests call (actionlint, the Kubernetes binaries), ca
 	@scripts/install-tools
 	@testbed/kube/build.sh  # seconds when cached; a cold build (~9 min) happens here, not inside a test's timeout
 	@testbed/tofu/build.sh  # OpenTofu + the local provider mirror for @drift (~3 min cold, <1 s warm)
+	@scripts/install-prometheus  # Debian's prometheus for the testbed's metrics (silent when present)
 
 testbed-up: bootstrap  ## start the demo services (127.0.0.1:184xx)
 	$(PY) -m testbed up

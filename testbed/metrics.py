@@ -101,9 +101,11 @@ def _label(value: str) -> str:
 
 
 class DemoExporter:
-    """A /metrics endpoint on 127.0.0.1 (an ephemeral port) for a few simulated services; a context manager."""
+    """A /metrics endpoint on 127.0.0.1 (an ephemeral port, or `port`) for a few simulated services; a context
+    manager."""
 
-    def __init__(self, services: Iterable[str], rate: float = 50.0, tick: float = 0.1) -> None:
+    def __init__(self, services: Iterable[str], rate: float = 50.0, tick: float = 0.1, port: int = 0) -> None:
+        self.listen_port = port  # 0: the kernel's pick
         self.rate = rate  # simulated requests per second, per service that is not idle or silent
         self.tick = tick
         self._services = {name: _Service(name) for name in services}
@@ -203,7 +205,7 @@ class _ExporterServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, exporter: DemoExporter) -> None:
-        super().__init__(("127.0.0.1", 0), _ExporterHandler)
+        super().__init__(("127.0.0.1", exporter.listen_port), _ExporterHandler)
         self.exporter = exporter
 
 
