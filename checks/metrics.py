@@ -44,12 +44,14 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from deploy_verify.checks.deadline import Deadline
 from deploy_verify.checks.result import Category, CheckResult, Evidence, Verdict, worst
 from deploy_verify.checks.runner import attempt
-from deploy_verify.checks.transports.prometheus import PrometheusClient, QueryResult, Series
+
+if TYPE_CHECKING:  # only annotations: loading an environment with metric rules validates them without the transport
+    from deploy_verify.checks.transports.prometheus import PrometheusClient, QueryResult, Series
 
 CHECK = "metric_rule"
 Op = Literal["<", "<=", ">", ">="]

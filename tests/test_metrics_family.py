@@ -76,7 +76,12 @@ def project(tmp_path: Path, url: str, baseline_at: str | None) -> Path:
         f"defaults: {{timeouts: {{prometheus_request: 3s}}}}\ncomponents:\n{components}"
     )
     if baseline_at is not None:
-        baseline: dict[str, object] = {"environment": "local", "recorded_at": baseline_at, "release": None, "components": {}}
+        baseline: dict[str, object] = {
+            "environment": "local",
+            "recorded_at": baseline_at,
+            "release": None,
+            "components": {},
+        }
         (repo / "reports" / "baseline-local.json").write_text(json.dumps(baseline))
     return repo
 
