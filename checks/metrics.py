@@ -43,7 +43,7 @@ import operator
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from deploy_verify.checks.deadline import Deadline
@@ -349,14 +349,19 @@ def _judge_series(
         why = f"the baseline is {_num(reference.value)}, which no tolerance can move"
         return _Judged(Verdict.ERROR, subject, why, 0.0)
     sign = _lenient_sign(rule.op)
-    allowance = rule.tolerance.allowance(reference.value)
-    limit = reference.value + allowance if sign == "+" else reference.value - allowance
+    limit = _limit(rule, reference.value)
     found += f" vs {_num(reference.value)} before the deploy{_change(summary.value, reference.value)}"
     tolerance = rule.tolerance.describe(sign)
     note = f" (baseline {tolerance})" if tolerance else " (the baseline)"
     if reference.value == 0 and rule.tolerance.absolute == 0 and rule.tolerance.ratio:
         note += "; a ratio tolerance allows nothing on a baseline of 0: add an absolute one"
     return _compare(rule, subject, summary.value, limit, found, note)
+
+
+def _limit(rule: MetricRule, reference: float) -> float:
+    """What a baseline rule allows: the baseline moved by the tolerance in the lenient direction."""
+    allowance = rule.tolerance.allowance(reference)
+    return reference + allowance if _lenient_sign(rule.op) == "+" else reference - allowance
 
 
 def _too_few(rule: MetricRule, summary: Summary) -> str | None:
@@ -492,9 +497,30 @@ def evaluate(
         before = None
         if baseline_at is not None and rule.kind == "baseline":
             before = client.query_range(query, baseline_at - rule.window, baseline_at, rule.step, deadline)
-        return judge(rule, current, before, where=where)
+        return _with_plot(judge(rule, current, before, where=where), rule, current, before)
 
-    return attempt(CHECK, where, ask)
+    return attempt(CHECK, where, ask)  # a Prometheus that did not answer: no series, so no plot
+
+
+def _with_plot(result: CheckResult, rule: MetricRule, now: QueryResult, baseline: QueryResult | None) -> CheckResult:
+    """The result with its series drawn after the JSON evidence, for the Allure step: the shape (a spike, a step at
+    the deploy) that one aggregate hides. An empty result is drawn too, as a plot that says it is empty."""
+    from deploy_verify.checks import plot  # stdlib only, yet a run that makes no plot should not import it
+
+    threshold = rule.value if rule.kind == "threshold" else _plotted_limit(rule, baseline)
+    svg = plot.series_svg(now, baseline, threshold, f"{rule.name} {rule.condition()}", verdict=result.verdict)
+    return replace(result, evidence=(*result.evidence, plot.evidence(svg, f"plot: {rule.name}")))
+
+
+def _plotted_limit(rule: MetricRule, baseline: QueryResult | None) -> float | None:
+    """The limit a baseline rule's line is drawn at, when the baseline window has one series judge could use; else
+    None: several baseline series each set their own limit, and one too short or infinite sets none."""
+    if baseline is None or len(baseline.series) != 1:
+        return None
+    reference = summarize(baseline.series[0], rule.aggregate, _expected(baseline))
+    if _too_few(rule, reference) is not None or not math.isfinite(reference.value):
+        return None
+    return _limit(rule, reference.value)
 
 
 def baseline_time(recorded_at: str) -> float:

@@ -34,7 +34,7 @@ class Category(StrEnum):
 
 @dataclass(frozen=True)
 class Evidence:
-    """One attachment: a name, its text and a MIME type (text/plain or application/json)."""
+    """One attachment: a name, its text and a MIME type (text/plain, application/json, or image/svg+xml for a plot)."""
 
     name: str
     content: str

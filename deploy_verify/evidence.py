@@ -8,12 +8,20 @@ from pydantic import BaseModel
 from deploy_verify.checks.result import CheckResult
 from deploy_verify.verdicts import settle
 
+# How Allure shows an evidence's MIME type (its file extension and viewer: a plot opens as an image); anything else
+# is shown as text.
+ATTACHMENT_TYPES = {
+    "application/json": allure.attachment_type.JSON,
+    "image/svg+xml": allure.attachment_type.SVG,
+    "image/png": allure.attachment_type.PNG,
+}
+
 
 def attach_results(results: list[CheckResult]) -> list[CheckResult]:
     """Attach each result's evidence to the running step, named after its target; returns the results."""
     for result in results:
         for evidence in result.evidence:
-            kind = allure.attachment_type.JSON if evidence.mime == "application/json" else allure.attachment_type.TEXT
+            kind = ATTACHMENT_TYPES.get(evidence.mime, allure.attachment_type.TEXT)
             allure.attach(evidence.content, name=f"{evidence.name}: {result.target}", attachment_type=kind)
     return results
 

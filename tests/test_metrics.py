@@ -19,6 +19,7 @@ import math
 import re
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,7 +38,7 @@ from deploy_verify.checks.metrics import (
     fill,
     judge,
 )
-from deploy_verify.checks.result import Category, Verdict
+from deploy_verify.checks.result import Category, CheckResult, Verdict
 from deploy_verify.checks.transports import Failure
 from deploy_verify.checks.transports.prometheus import (
     PrometheusClient,
@@ -290,6 +291,84 @@ def test_prometheus_down_is_an_error_within_the_deadline(world: World, tmp_path:
         "from here?"
     )
     assert result.category is Category.UNREACHABLE
+
+
+# --- the plot of each rule's series (an image/svg+xml evidence after the JSON one) --------------------------------
+
+SVG = "{http://www.w3.org/2000/svg}"
+FRAMES = {Verdict.PASS: "#2e7d32", Verdict.FAIL: "#c62828", Verdict.ERROR: "#ef6c00"}  # checks.plot's verdict colours
+
+
+def plotted(world: World, rule: MetricRule, component: str) -> tuple[CheckResult, ET.Element]:
+    """The result of `rule` on `component` and its plot, parsed (so it is well-formed XML)."""
+    result = evaluate(
+        world.client,
+        rule,
+        {"component": component},
+        where=f"metrics:{component}",
+        deadline=Deadline.after(20),
+        baseline_at=world.baseline_at,
+    )
+    assert [e.mime for e in result.evidence] == ["application/json", "image/svg+xml"], result.evidence
+    plot = result.evidence[1]
+    assert plot.name == f"plot: {rule.name}"
+    root = ET.fromstring(plot.content)
+    assert root.tag == f"{SVG}svg"
+    assert root.findtext(f"{SVG}title") == f"{rule.name} {rule.condition()}"
+    assert root.find(f"{SVG}rect").get("stroke") == FRAMES[result.verdict]  # type: ignore[union-attr]
+    return result, root
+
+
+def threshold_drawn(root: ET.Element) -> float:
+    """The value the dashed threshold line is labelled with ("threshold 0.01")."""
+    assert len(root.findall(f"{SVG}line[@class='threshold']")) == 1
+    [label] = [t.text or "" for t in root.findall(f"{SVG}text[@class='threshold']")]
+    assert label.startswith("threshold "), label
+    return float(label.removeprefix("threshold "))
+
+
+def test_a_green_rule_is_plotted_with_its_threshold(world: World) -> None:
+    result, root = plotted(world, ERRORS_BELOW_1PCT, "steady")
+    assert result.verdict is Verdict.PASS
+    assert threshold_drawn(root) == 0.01
+    assert len(root.findall(f"{SVG}polyline[@class='now']")) == 1  # the one series, no baseline window
+    assert root.findall(f"{SVG}polyline[@class='baseline']") == []
+
+
+def test_a_red_rule_is_plotted_with_its_threshold_in_the_colour_of_a_failure(world: World) -> None:
+    result, root = plotted(world, ERRORS_BELOW_1PCT, "erroring")
+    assert result.verdict is Verdict.FAIL
+    assert threshold_drawn(root) == 0.01
+    assert len(root.findall(f"{SVG}polyline[@class='now']")) == 1
+
+
+def test_a_baseline_rule_is_plotted_over_both_windows_with_the_limit_the_tolerance_allows(world: World) -> None:
+    result, root = plotted(world, P95_VS_BASELINE, "slowing")
+    assert result.verdict is Verdict.FAIL
+    before = json.loads(result.evidence[0].content)["baseline"]["series"][0]["value"]
+    assert threshold_drawn(root) == pytest.approx(before * 1.2, rel=1e-3)  # baseline +20 %, to the 4 digits drawn
+    assert len(root.findall(f"{SVG}polyline[@class='now']")) == 1
+    assert len(root.findall(f"{SVG}polyline[@class='baseline']")) == 1
+
+
+def test_an_empty_result_is_still_plotted_saying_so(world: World) -> None:
+    result, root = plotted(world, ERRORS_BELOW_1PCT, "vanishing")
+    assert result.verdict is Verdict.ERROR
+    assert root.findtext(f"{SVG}text[@class='empty']") == "no samples: the query returned no series"
+
+
+def test_a_prometheus_that_does_not_answer_gets_no_plot(world: World, tmp_path: Path) -> None:
+    stopped = Prometheus([world.exporter.target], tmp_path).start()
+    stopped.stop()
+    result = evaluate(
+        PrometheusClient(stopped.url, timeout=5),
+        ERRORS_BELOW_1PCT,
+        {"component": "steady"},
+        where="metrics:steady",
+        deadline=Deadline.after(2),
+    )
+    assert result.verdict is Verdict.ERROR
+    assert result.evidence == ()
 
 
 # --- faults a real Prometheus does not make on request -------------------------------------------------------------

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,7 @@ ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 NOW = rf"over 5s from {ISO} to {ISO}, every 1s"
 BEFORE = rf"before the deploy: 5s from {ISO} to {ISO}, every 1s"
 N = r"[0-9.e+-]+"
+SVG = "{http://www.w3.org/2000/svg}"
 ADVICE = "look at what the release changed, its logs and its dashboards; roll back if it holds"
 
 
@@ -169,6 +171,36 @@ def test_prometheus_down_is_an_error_within_the_budget(tmp_path: Path) -> None:
     )
     assert second.startswith(f"component:reviews: Prometheus at {url}: cannot connect"), second
     assert took < 30, took
+
+
+def test_each_rule_s_plot_is_an_svg_attached_to_the_step_that_read_the_metrics(world: World, tmp_path: Path) -> None:
+    repo = project(tmp_path, world.prometheus.url, world.baseline_at)
+    suite(repo)
+    results = repo / "reports" / "allure-results"
+    [scenario] = [
+        r
+        for r in map(json.loads, map(Path.read_text, results.glob("*-result.json")))
+        if r["name"].endswith("[local/search]")  # red against its baseline: where a reviewer looks at the plot
+    ]
+    [step] = [s for s in scenario["steps"] if s["name"].startswith("When the service's metrics are read")]
+    titles = {}
+    for attachment in step["attachments"]:
+        if attachment["type"] == "image/svg+xml":
+            assert attachment["source"].endswith(".svg"), attachment
+            root = ET.fromstring((results / attachment["source"]).read_text())
+            assert root.tag == f"{SVG}svg"
+            titles[attachment["name"]] = root.findtext(f"{SVG}title")
+    assert titles == {
+        "plot: error ratio: component:search": "error ratio < 0.01",
+        "plot: p95 latency: component:search": "p95 latency <= baseline +20 %",
+    }
+    names = [a["name"] for a in step["attachments"]]  # each plot right after its rule's JSON evidence
+    assert names == [
+        "metric rule: error ratio: component:search",
+        "plot: error ratio: component:search",
+        "metric rule: p95 latency: component:search",
+        "plot: p95 latency: component:search",
+    ]
 
 
 HEAD = "name: prod\n"

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,13 @@ SCREENSHOTS = ROOT / "reports"
 # It names its phase, as a gate run does, so the Overview has one to show.
 SELECTION = "postdeploy and (http or helmrelease or rollout)"
 GREEN_SELECTION = "postdeploy and http"  # the healthy twin's health checks (about 5 s)
+# The metric rules of local read from the testbed's Prometheus (about 2 s): one scenario per component, each rule's
+# plot attached to its When step.
+METRICS_SELECTION = "postdeploy and metrics"
+METRIC_SCENARIO = "The service serves as well as it did before the deploy [local/payments-api]"
+METRIC_STEP = "When the service's metrics are read from Prometheus"
+PLOT = "plot: error ratio: component:payments-api"
+PLOT_WIDTH = 640  # checks.plot's default: what the browser decodes the image to
 KEYWORDS = "not (search or reports or mailer or shipper or queue)"  # the other stuck rollouts: 2 s each, nothing new
 EXPECTED_CATEGORIES = {
     "Wrong version",  # wrong-version reports 1.4.2
@@ -259,6 +267,24 @@ def served_green(green_report_dir) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def metrics_run(browser, testbed, tmp_path_factory) -> Path:
+    """The real suite's metric scenarios on local. Its verdict is not asserted: the plots are attached green or red,
+    and the testbed's demo services are shared (POST /behaviour/<service> turns one red for whoever runs then)."""
+    reports: Path = tmp_path_factory.mktemp("review-metrics")
+    result = run_suite(reports, "--env", "local", "-m", METRICS_SELECTION, "--release=testbed/release-local.yaml")
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-3000:]
+    tests = json.loads((reports / "verdict.json").read_text())["tests"]
+    assert [t["check"] for t in tests] == ["service_metrics"] * 3, tests
+    return reports
+
+
+@pytest.fixture(scope="module")
+def served_metrics(metrics_run: Path) -> Iterator[str]:
+    with serve(render(metrics_run / "allure-results", metrics_run / "directory" / "report").parent) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
@@ -373,6 +399,42 @@ def test_single_file_report_opens_from_disk(tab, single_file):
     SCREENSHOTS.mkdir(exist_ok=True)
     tab.page.screenshot(path=SCREENSHOTS / "report-review-single-file.png", full_page=True)
     tab.assert_offline(single_file.as_uri())
+
+
+def test_a_metric_rule_s_plot_is_listed_on_its_step_and_loads_as_an_svg(tab, served_metrics):
+    """Behaviors -> Service metrics -> a component's scenario -> its When step -> the plot, as a reviewer clicks; the
+    preview is the decoded image, and the attachment it was made from is the SVG checks.plot drew."""
+    page = tab.page
+    page.goto(served_metrics + "#behaviors")
+    tree = page.locator(".side-by-side__left")
+    tree.locator(".node__name", has_text=re.compile(r"^Service metrics$")).click()
+    tree.locator(".node__name", has_text=METRIC_SCENARIO).click()
+    result = page.locator(".side-by-side__right")
+    expect(result.locator(".test-result__name")).to_have_text(METRIC_SCENARIO)
+    row = result.locator(".attachment-row", has=page.locator(".attachment-row__name", has_text=PLOT))
+    expect(row).to_be_hidden()
+    result.locator(".step__title", has_text=METRIC_STEP).click()
+    expect(row).to_be_visible()
+    expect(row.locator(".attachment-row__icon")).to_have_attribute("data-tooltip", "image/svg+xml")
+    source = row.locator("[data-download]").get_attribute("data-download")  # data/attachments/<uid>.svg
+    assert source is not None
+    assert source.endswith(".svg"), source
+    row.locator(".attachment-row__name").click()
+    image = result.locator(f".attachment__{Path(source).stem} img.attachment-preview__media")  # the row's preview
+    expect(image).to_be_visible()
+    page.wait_for_function("image => image.complete", arg=image.element_handle())
+    assert image.evaluate("image => image.naturalWidth") == PLOT_WIDTH  # 0 for an image that did not decode
+    status, mime, text = page.evaluate(
+        "async url => { const r = await fetch(url); return [r.status, r.headers.get('content-type'), await r.text()] }",
+        source,
+    )
+    assert (status, mime) == (200, "image/svg+xml")
+    svg = ET.fromstring(text)
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert svg.findtext("{http://www.w3.org/2000/svg}title") == "error ratio < 0.01"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "report-review-metric-plot.png", full_page=True)
+    tab.assert_offline(served_metrics.rsplit("/", 1)[0])
 
 
 # --- the Overview: the promotion record at a glance -----------------------------------------------------------------
