@@ -10,6 +10,7 @@ Registered as a plugin part (deploy_verify.plugin) for the per-test hook; deploy
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from deploy_verify.config import Environment
     from deploy_verify.release import Expectation, ReleaseManifest
     from deploy_verify.run import Run
+    from deploy_verify.soak import Outcome
 
 # Failure classes for the report's Categories tab (Allure 2 `categories.json`). The category is data: each red
 # result carries one (checks.result.Category, set by the check or by its family), and the suite writes it as the
@@ -91,6 +93,71 @@ def write(results_dir: Path, run: Run) -> None:
     executor = {**_executor(), "reportName": headline(verdict, phases, run)}
     (results_dir / "executor.json").write_text(json.dumps(executor, indent=2), encoding="utf-8")
     (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2), encoding="utf-8")
+    if run.soaked is not None:
+        write_soak(results_dir, run, run.soaked)
+
+
+# --- the soak, as a test of its own ----------------------------------------------------------------------------
+
+SOAK_STATUS = {"held": "passed", "not started": "skipped"}
+EXTENSIONS = {"application/json": "json", "image/svg+xml": "svg", "image/png": "png"}
+
+
+def write_soak(results_dir: Path, run: Run, outcome: Outcome) -> None:
+    """The soak as one result in the report, next to the tests it looked at again: one step per look, and on the
+    look that failed, the evidence of each result that no longer held (a metric rule's plot among it)."""
+    from deploy_verify.soak import count  # at use: the soak module needs the whole run machinery
+
+    name = f"The deployment holds through the soak [{run.env.name}]"
+    uuid = hashlib.sha256(f"{name}{outcome.started}".encode()).hexdigest()[:32]
+    failed = [result for _look, result in outcome.failed]
+    status = SOAK_STATUS.get(outcome.state, "failed")
+    if (failed and all(r.verdict.value == "error" for r in failed)) or "soak::-" in run.rows:
+        status = "broken"  # could not decide: a look that errored, or a soak asked for with nothing to look at
+    message = outcome.line() + "".join(f"\n{r.target}: {r.message}" for r in failed)
+    worst = next((r.category for r in failed if r.category is not None), None)
+    trace = f"{message}\n{CATEGORY_LINE}{worst.value}" if worst is not None else message
+    steps = []
+    for index, (began, ended, red) in enumerate(outcome.timeline, start=1):
+        step: dict[str, Any] = {
+            "name": f"look {index}: {'red' if red else 'held'} ({count(outcome.checks, 'check')})",
+            "status": "failed" if red else "passed",
+            "stage": "finished",
+            "start": int(began * 1000),
+            "stop": int(ended * 1000),
+        }
+        if red:
+            step["attachments"] = _soak_attachments(results_dir, uuid, outcome)
+        steps.append(step)
+    result = {
+        "uuid": uuid,
+        "historyId": hashlib.sha256(f"soak::{run.env.name}".encode()).hexdigest()[:32],
+        "fullName": f"soak::{run.env.name}",
+        "name": name,
+        "status": status,
+        "statusDetails": {"message": message, "trace": trace},
+        "stage": "finished",
+        "start": int(outcome.started * 1000),
+        "stop": int((outcome.timeline[-1][1] if outcome.timeline else outcome.started) * 1000),
+        "labels": [
+            {"name": "parentSuite", "value": run.env.name},
+            {"name": "suite", "value": "Soak"},
+            {"name": "feature", "value": "Soak"},
+        ],
+        "parameters": [{"name": "environment", "value": run.env.name}],
+        "steps": steps,
+    }
+    (results_dir / f"{uuid}-result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+
+def _soak_attachments(results_dir: Path, uuid: str, outcome: Outcome) -> list[dict[str, str]]:
+    attachments = []
+    for n, (_look, result) in enumerate(outcome.failed):
+        for m, evidence in enumerate(result.evidence):
+            source = f"{uuid}-{n}-{m}-attachment.{EXTENSIONS.get(evidence.mime, 'txt')}"
+            (results_dir / source).write_text(evidence.content, encoding="utf-8")
+            attachments.append({"name": f"{evidence.name}: {result.target}", "source": source, "type": evidence.mime})
+    return attachments
 
 
 def record_properties(run: Run, verdict: dict[str, Any], phases: list[str]) -> dict[str, str]:

@@ -176,6 +176,20 @@ class MetricsConfig(Strict):
     prometheus: PrometheusConfig
 
 
+class SoakConfig(Strict):
+    """How long a post-deploy run of this environment holds its verdict before it is green, looking again at the
+    fast checks and the metric rules every `every` (`--soak` overrides the duration)."""
+
+    duration: Duration
+    every: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _looks_inside(self) -> SoakConfig:
+        if self.every > self.duration:
+            raise ValueError(f"every ({self.every:g}s) is longer than the soak's duration ({self.duration:g}s)")
+        return self
+
+
 class ThresholdConfig(Strict):
     op: MetricOp  # the condition that passes: value < 0.01
     value: float
@@ -461,6 +475,10 @@ class Environment(Strict):
     links: Links = {}
     policy: PolicyConfig = PolicyConfig()  # pre-deploy manifest policy: levels per rule, silenced findings
     metrics: MetricsConfig | None = None  # where the components' metric rules are queried
+    soak: SoakConfig | None = None  # post-deploy runs hold their verdict this long (--soak overrides)
+    # A promotion into this environment needs the source's last post-deploy run to have held a soak this long
+    # (Kargo's requiredSoakTime): checked by the promotion scenario against the source's verdict file.
+    requires_soak: Duration | None = None
 
     @field_validator("checks")
     @classmethod

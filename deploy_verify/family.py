@@ -9,6 +9,7 @@
             applies=by_kind,                    # the kind adapters that list "rollout" (suite.kinds)
             transport="kubernetes",
             run=rollout,                        # (Context, Target) -> list[CheckResult]
+            soak=True,                          # looked at again during a soak (--soak 10m)
         )
     )
 
@@ -58,6 +59,9 @@ class Family:
     applies: Callable[[Family, Component], bool] = field(default=lambda _family, _component: False)
     scope: Scope = "component"
     needs_source: bool = False  # only in an environment that promotes from another (`promotes_from`)
+    # Looked at again during a soak (`--soak`): a read-only check that answers in seconds and says whether the
+    # deployment still serves. Not a plan, a render or anything that changes the environment.
+    soak: bool = False
 
     def applies_to(self, component: Component) -> bool:
         return self.scope == "component" and self.applies(self, component)

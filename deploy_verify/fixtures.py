@@ -28,7 +28,8 @@ from deploy_verify.evidence import attach_results
 from deploy_verify.family import CLUSTER_PREFIX, Family
 from deploy_verify.kinds import Clients
 from deploy_verify.release import Expectation
-from deploy_verify.run import RECORDED, RESULTS, RUN, Run
+from deploy_verify.run import LOOKS, RECORDED, RESULTS, RUN, Run
+from deploy_verify.soak import Look
 
 
 @pytest.fixture(scope="session")
@@ -179,7 +180,11 @@ def terminal_line(config: pytest.Config) -> Callable[[str], None] | None:
     def say(line: str) -> None:
         suspended = capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
         with suspended:
-            reporter.write_line(line)  # starts a new line if the progress dots are mid-line
+            # write_line starts a new line after a test file's progress dots; xdist's progress line ("... [100%]")
+            # is not one it knows of, so the writer's own column says whether the line is open.
+            if reporter._tw.width_of_current_line:
+                reporter._tw.line()
+            reporter.write_line(line)
 
     return say
 
@@ -201,6 +206,16 @@ def verify(
     def keep(state: str) -> None:
         request.node.stash[RECORDED] = state
 
+    # A soak looks again at what a passed post-deploy test looked at (deploy_verify.soak): the call is remembered.
+    soaking = run.soak is not None and request.node.get_closest_marker("postdeploy") is not None
+
+    def remember(family: Family, wait: str | None, within: str | None, options: dict[str, float | str | bool]) -> None:
+        if family.soak:
+            look = Look(
+                family.tag, request.getfixturevalue("target_name"), wait, within, tuple(sorted(options.items()))
+            )
+            request.node.stash.setdefault(LOOKS, []).append(look)
+
     def call(
         family: Family, *, wait: str | None = None, within: str | None = None, **options: float | str | bool
     ) -> list[CheckResult]:
@@ -220,6 +235,8 @@ def verify(
         )
         results = attach_results(run_family(family, context, target))
         request.node.stash[RESULTS] = results
+        if soaking:
+            remember(family, wait, within, options)
         return results
 
     return call

@@ -113,6 +113,8 @@ def write_verdict(run: Run, exitstatus: int, config: pytest.Config) -> None:
         "exit_status": int(exitstatus),
         "tests": [{**asdict(r), "duration": round(r.duration, 4)} for r in rows],
     }
+    if run.soaked is not None:
+        document["soak"] = run.soaked.document()
     write_json_atomic(run.reports / "verdict.json", document)
     # The same, under the environment's name: what a promotion out of this environment reads as its evidence.
     write_json_atomic(run.reports / f"verdict-{run.env.name}.json", document)

@@ -22,6 +22,7 @@ from deploy_verify.release import load_release, release_names
 from deploy_verify.run import RUN, Run
 from deploy_verify.selection import WORKERINPUT_KEY, Resolution, dumps, expand, loads, resolve
 from deploy_verify.shard import ShardError, parse_shard
+from deploy_verify.soak import SoakError, plan_of
 
 # When a scenario runs: the phases of a release. Family and kind markers come from their declarations.
 PHASES = {
@@ -108,6 +109,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "DURATION (30s, 2m) ends, inside the budget; steps that say `within` or wait for a rollout keep their window",
     )
     group.addoption(
+        "--soak",
+        metavar="DURATION",
+        help="once every test has passed, hold the verdict for DURATION (10m), looking again at the fast checks and "
+        "the metric rules every soak.every (30s) and going red at the first failure; overrides the environment's "
+        "soak.duration, 0 switches it off",
+    )
+    group.addoption(
         "--show-env",
         action="store_true",
         help="print the --env environment as merged from the bases it extends (validated), each value with the file "
@@ -176,7 +184,8 @@ def pytest_configure(config: pytest.Config) -> None:
             Path(release_file) if release_file else None, config.getoption("expect"), release_names(env)
         )
         shard = parse_shard(config.getoption("shard")) if config.getoption("shard") else None
-    except (ConfigError, ShardError) as exc:
+        soak = plan_of(config.getoption("soak"), env)
+    except (ConfigError, ShardError, SoakError) as exc:
         raise pytest.UsageError(str(exc)) from exc
     _refuse_unknown_markers(config)
     run = Run(env, release, release_file, reports, allow_mutations=config.getoption("allow_mutations"), shard=shard)
@@ -186,6 +195,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run.baseline = BaselineSource(Path(chosen) if chosen else baseline_path(reports, env.name), env.name)
     run.deadline = deadline
     run.resolution = resolution
+    run.soak = soak
     config.stash[RUN] = run
     _collect_builtin(config)
     _default_outputs(config, reports)

@@ -15,14 +15,16 @@ from typing import Any
 
 import pytest
 
-from deploy_verify import allure_meta, gate, selection
+from deploy_verify import allure_meta, gate, selection, soak
 from deploy_verify.baseline import STATE_PROPERTY, write_baseline
+from deploy_verify.checks.deadline import Deadline
 from deploy_verify.checks.result import Category, CheckResult, Verdict
 from deploy_verify.clients import AzureClients, KubeClients
 from deploy_verify.collection import family_of, scenario_of
-from deploy_verify.family import CLUSTER_PREFIX, Family
+from deploy_verify.family import CLUSTER_PREFIX, FAMILIES, Family
+from deploy_verify.fixtures import terminal_line
 from deploy_verify.kinds import KINDS, Clients
-from deploy_verify.run import RECORDED, RESULTS, RUN, Run
+from deploy_verify.run import LOOKS, RECORDED, RESULTS, RUN, Run
 from deploy_verify.verdicts import Undecided, red_worst_first, summarize
 
 
@@ -63,6 +65,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("message", summarize(item.stash.get(RESULTS, []))))
         if RECORDED in item.stash:
             report.user_properties.append((STATE_PROPERTY, item.stash[RECORDED]))
+        if LOOKS in item.stash:
+            report.user_properties.append((soak.LOOKS_PROPERTY, soak.encode_looks(item.stash[LOOKS])))
     if report.failed:
         verdict, message = gate.classify(call.excinfo, report.when)
         category = category_of(family, item.stash.get(RESULTS, []), call.excinfo)
@@ -105,6 +109,8 @@ class GateRecorder:
             run.recorded[str(props["component"])] = str(props[STATE_PROPERTY])
         elif props.get("check") == "baseline_recorded" and report.failed:
             run.unrecorded.append(str(props["component"]))
+        if soak.LOOKS_PROPERTY in props:
+            run.looks += soak.decode_looks(str(props[soak.LOOKS_PROPERTY]))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -112,25 +118,65 @@ class GateRecorder:
         if run is None or self.config.option.collectonly:
             return
         self._write_baseline(run)
-        if self._selections_changed(run):
+        deadline = run.deadline
+        if run.soak is not None:
+            deadline = self._soak(run, run.soak, int(exitstatus))
+            if any(key.startswith(SOAK_ROW) for key in run.rows):  # a look failed, or there was nothing to look at
+                session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self._selections_changed(run, deadline):
             session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
         gate.write_verdict(run, exitstatus, self.config)
         if self.config.option.allure_report_dir:
             allure_meta.write(Path(self.config.option.allure_report_dir), run)
 
+    def _soak(self, run: Run, plan: soak.Plan, exitstatus: int) -> Deadline | None:
+        """Hold the verdict (deploy_verify.soak) when every test passed; a failure becomes a row of its own. Returns
+        the deadline what follows may still use: after a soak, the run's budget is long spent, so one of its own."""
+        if not run.looks and not plan.explicit:
+            return run.deadline  # the environment's soak, in a run with nothing to hold (a pre-deploy run)
+        rows = list(run.rows.values())
+        if exitstatus != 0 or not rows or any(r.outcome != "pass" for r in rows):
+            run.soaked = soak.Outcome(plan, not_started="the run is red before it; a red run is not held")
+            return run.deadline
+        if not run.looks:  # asked for, and nothing to hold: a gate that says it soaked must have soaked
+            run.soaked = soak.Outcome(plan, not_started="no passed post-deploy test has a check a soak looks at")
+            looked_at = ", ".join(sorted(f.tag for f in FAMILIES.values() if f.soak))
+            message = f"{plan.source}: {run.soaked.not_started} again ({looked_at}); select them with -m postdeploy"
+            run.rows["soak::-"] = soak_row("-", "error", Category.UNDECIDED.value, message)
+            return run.deadline
+        calls = Deadline.after(
+            plan.duration + plan.every, f"soak of {soak.human(plan.duration)}", run.env.call_timeouts()
+        )
+        guard = LastResort(self.config, run, calls, "soak")
+        guard.timer.start()
+        try:
+            say = terminal_line(self.config) or (lambda _line: None)
+            run.soaked = soak.hold(plan, run.looks, soak.evaluator(run), say, calls=calls)
+        finally:
+            guard.timer.cancel()
+        for look, result in run.soaked.failed:
+            key = f"{SOAK_ROW}{look.family}::{look.target}::{result.target}"
+            category = (result.category or FAMILIES[look.family].category).value
+            message = f"{result.target}: failed {run.soaked.when()}: {result.message}"
+            run.rows[key] = soak_row(look.target, result.verdict.value, category, message, key)
+            self.where[key] = result.target
+        return Deadline.after(
+            min(run.env.budget, 120.0), "re-reading the selections after the soak", run.env.call_timeouts()
+        )
+
     @staticmethod
-    def _selections_changed(run: Run) -> bool:
+    def _selections_changed(run: Run, deadline: Deadline | None) -> bool:
         """Read the selections again: a member that appeared while the tests ran was not verified, so the gate is
         red with a row saying so (a member that disappeared already failed its own checks)."""
         resolved = {name: r for name, r in run.resolution.items() if r.problem is None}
-        if not resolved or run.deadline is None or run.deadline.expired():
+        if not resolved or deadline is None or deadline.expired():
             return False
-        kube, azure = KubeClients(run.env), AzureClients(run.env, run.deadline)
+        kube, azure = KubeClients(run.env), AzureClients(run.env, deadline)
         try:
             now = selection.resolve(
                 run.env.model_copy(update={"components": list(run.env.selections.values())}),
                 Clients(kube, azure),
-                run.deadline,
+                deadline,
             )
         finally:
             kube.close()
@@ -177,6 +223,16 @@ class GateRecorder:
         print_gate(reporter, run, exitstatus, self.config.getoption("markexpr") or "", self.where)
 
 
+def soak_row(component: str, outcome: str, category: str, message: str, key: str = "soak::-") -> gate.Row:
+    """A row of the gate for what the soak found: under the component whose look failed."""
+    assert key.startswith(SOAK_ROW)
+    return gate.Row(key, key, component, "soak", SOAK_SCENARIO, outcome=outcome, category=category, message=message)
+
+
+SOAK_SCENARIO = "The deployment holds through the soak"
+SOAK_ROW = "soak::"  # the key prefix of the gate's rows the soak adds
+
+
 # The exit statuses after which pytest prints its summary; after any other (an internal error) neither do we.
 SUMMARY_EXITS = frozenset(
     {
@@ -202,8 +258,11 @@ def print_gate(reporter: Any, run: Run, exitstatus: int, markexpr: str, where: d
         reporter.write_line(line, **_colour(outcome))
     if run.baseline_note:
         reporter.write_line(run.baseline_note, bold=True)
+    if run.soaked is not None:
+        reporter.write_line(run.soaked.line(), bold=True, **({"red": True} if run.soaked.failed else {}))
     if verdict == "green":
-        reporter.write_line(f"GATE GREEN: {reason} in environment {run.env.name!r}", green=True, bold=True)
+        held = f", held for {soak.human(run.soaked.plan.duration)}" if run.soaked and run.soaked.state == "held" else ""
+        reporter.write_line(f"GATE GREEN: {reason}{held} in environment {run.env.name!r}", green=True, bold=True)
         return
     if not rows:
         selection = f" with -m {markexpr!r}" if markexpr else ""
@@ -289,11 +348,14 @@ class LastResort:
     block. If the session has not finished by budget + slack, the gate is written red with where the run was stuck,
     and the process ends with exit status 3: nothing can hang the gate."""
 
-    def __init__(self, config: pytest.Config, run: Run) -> None:
-        assert run.deadline is not None
-        self.config, self.run = config, run
-        self.budget = run.deadline.total()
-        self.after = run.deadline.remaining() + slack(self.budget)
+    def __init__(
+        self, config: pytest.Config, run: Run, deadline: Deadline | None = None, bound: str = "budget"
+    ) -> None:
+        deadline = deadline or run.deadline
+        assert deadline is not None
+        self.config, self.run, self.bound = config, run, bound
+        self.budget = deadline.total()
+        self.after = deadline.remaining() + slack(self.budget)
         self.main = threading.main_thread().ident
         self.timer = threading.Timer(self.after, self.fire)
         self.timer.daemon = True
@@ -303,8 +365,8 @@ class LastResort:
         stack = traceback.format_stack(frames[self.main])[-3:] if self.main in frames else []
         where = " <- ".join(line.strip().splitlines()[0] for line in reversed(stack)) or "unknown"
         message = (
-            f"the run did not end within its budget of {self.budget:.0f}s plus {slack(self.budget):.0f}s: stopped; "
-            f"stuck at {where}"
+            f"the run did not end within its {self.bound} of {self.budget:.0f}s plus {slack(self.budget):.0f}s: "
+            f"stopped; stuck at {where}"
         )
         for row in self.run.rows.values():
             if row.outcome == "pass" and not row.message:  # set up, never finished: the test that was running

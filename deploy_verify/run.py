@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +17,9 @@ from deploy_verify.checks.result import CheckResult
 from deploy_verify.config import Environment
 from deploy_verify.release import ReleaseManifest
 from deploy_verify.selection import Resolution
+
+if TYPE_CHECKING:
+    from deploy_verify.soak import Look, Outcome, Plan
 
 
 @dataclass
@@ -38,6 +42,9 @@ class Run:
     env_dir: Path = Path("environments")
     source_verdict: str | None = None  # --source-verdict
     resolution: Resolution = field(default_factory=dict)  # what each selection stood for at collection
+    soak: Plan | None = None  # --soak, else the environment's: hold the verdict this long (deploy_verify.soak)
+    looks: list[Look] = field(default_factory=list)  # what the passed post-deploy tests looked at, to look again
+    soaked: Outcome | None = None  # what the soak found, once it ran (or why it did not)
 
     def source_verdict_path(self) -> Path | None:
         """Where the verdict of the environment this one promotes from is read: --source-verdict, else
@@ -54,3 +61,4 @@ class Run:
 RUN = pytest.StashKey[Run]()
 RESULTS = pytest.StashKey[list[CheckResult]]()  # the results a test's steps produced, for its summary line
 RECORDED = pytest.StashKey[str]()  # a @baseline test's recorded state (JSON), carried to the controller
+LOOKS = pytest.StashKey[list["Look"]]()  # a test's verify calls that a soak makes again

@@ -81,6 +81,7 @@ APIM = declare(
         run=apim,
         transport="azure",
         applies=by_kind,
+        soak=True,
     )
 )
 

@@ -39,6 +39,7 @@ ARGOCD = declare(
         run=application,
         transport="kubernetes",
         applies=by_kind,
+        soak=True,
     )
 )
 

@@ -84,6 +84,7 @@ CONTAINER_APP = declare(
         run=container_app,
         transport="azure",
         applies=by_kind,
+        soak=True,
     )
 )
 FUNCTION_APP = declare(
@@ -95,6 +96,7 @@ FUNCTION_APP = declare(
         run=function_app,
         transport="azure",
         applies=by_kind,
+        soak=True,
     )
 )
 

@@ -51,6 +51,7 @@ CERTIFICATE = declare(
         run=certificates,
         transport="kubernetes",
         applies=lambda _family, component: bool(component.certificates),
+        soak=True,
     )
 )
 

@@ -40,6 +40,7 @@ HELM = declare(
         run=release,
         transport="kubernetes",
         applies=by_kind,
+        soak=True,
     )
 )
 
@@ -65,6 +66,7 @@ HELM_RESOURCES = declare(
         run=resources,
         transport="kubernetes",
         applies=by_kind,
+        soak=True,
     )
 )
 

@@ -32,6 +32,7 @@ HTTP = declare(
         run=health,
         transport="http",
         applies=lambda _family, component: bool(component.health),
+        soak=True,
     )
 )
 

@@ -85,6 +85,7 @@ ROLLOUT = declare(
         run=rollout,
         transport="kubernetes",
         applies=by_kind,
+        soak=True,
     )
 )
 PODS = declare(
@@ -96,6 +97,7 @@ PODS = declare(
         run=pods,
         transport="kubernetes",
         applies=by_kind,
+        soak=True,
     )
 )
 IMAGE = declare(
@@ -107,6 +109,7 @@ IMAGE = declare(
         run=image,
         transport="kubernetes",
         applies=by_kind,
+        soak=True,
     )
 )
 ENDPOINTS = declare(
@@ -118,6 +121,7 @@ ENDPOINTS = declare(
         run=endpoints,
         transport="kubernetes",
         applies=by_kind,
+        soak=True,
     )
 )
 NODES = declare(
@@ -129,6 +133,7 @@ NODES = declare(
         run=nodes,
         transport="kubernetes",
         scope="cluster",
+        soak=True,
     )
 )
 

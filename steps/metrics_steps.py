@@ -72,6 +72,7 @@ METRICS = declare(
         run=service_metrics,
         transport="http",
         applies=lambda _family, component: bool(component.metrics),
+        soak=True,
     )
 )
 

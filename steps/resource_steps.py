@@ -37,6 +37,7 @@ RESOURCE = declare(
         run=resource,
         transport="kubernetes",
         applies=by_kind,
+        soak=True,
     )
 )
 

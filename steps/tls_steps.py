@@ -30,6 +30,7 @@ TLS = declare(
         run=certificates_served,
         transport="tls",
         applies=lambda _family, component: bool(component.tls),
+        soak=True,
     )
 )
 
