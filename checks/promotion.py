@@ -40,6 +40,7 @@ class PromotionFacts:
     verdict: dict[str, Any]  # the source's verdict document
     verdict_file: str
     running: dict[str, str] | None  # what runs in the source now: version / image / digest that could be read
+    required_soak: float | None = None  # seconds the source's post-deploy run must have held (requires_soak)
 
 
 def check_promotion(facts: PromotionFacts) -> CheckResult:
@@ -51,7 +52,9 @@ def check_promotion(facts: PromotionFacts) -> CheckResult:
                 "candidate": facts.candidate.as_dict() if facts.candidate else None,
                 "verified_in": facts.source,
                 "verdict_file": facts.verdict_file,
-                "verdict": {k: facts.verdict.get(k) for k in ("verdict", "reason", "markers", "finished", "release")},
+                "verdict": {
+                    k: facts.verdict.get(k) for k in ("verdict", "reason", "markers", "finished", "release", "soak")
+                },
                 "running_in_source": facts.running,
             },
         ),
@@ -109,7 +112,29 @@ def _verdict_problem(facts: PromotionFacts, candidate: Candidate) -> str | None:
     components = [t for t in verdict.get("tests", []) if t.get("component") == facts.component]
     if not components:
         return f"the last green post-deploy run of {source} ran no check of {facts.component}"
+    return _soak_problem(facts)
+
+
+def _soak_problem(facts: PromotionFacts) -> str | None:
+    """Kargo's required soak time: the release must have held in the source for a while, not just passed once."""
+    if facts.required_soak is None:
+        return None
+    wanted = _human(facts.required_soak)
+    soak = facts.verdict.get("soak") or {}
+    asked = f"this environment requires a soak of at least {wanted} in {facts.source} before promotion (requires_soak)"
+    again = f"verify {facts.source} again with -m postdeploy --soak {wanted}"
+    if soak.get("outcome") != "held":
+        return f"{asked}, but the last post-deploy run of {facts.source} did not soak; {again}"
+    held = float(soak.get("duration_s") or 0)
+    if held < facts.required_soak:
+        return f"{asked}, but the last post-deploy run of {facts.source} held for only {_human(held)}; {again}"
     return None
+
+
+def _human(seconds: float) -> str:
+    from deploy_verify.soak import human
+
+    return human(seconds)
 
 
 def _running_problem(facts: PromotionFacts, candidate: Candidate) -> str | None:

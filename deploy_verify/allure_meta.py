@@ -99,7 +99,7 @@ def write(results_dir: Path, run: Run) -> None:
 
 # --- the soak, as a test of its own ----------------------------------------------------------------------------
 
-SOAK_STATUS = {"held": "passed", "not started": "skipped"}
+SOAK_STATUS = {"held": "passed", "not started": "skipped", "interrupted": "broken"}
 EXTENSIONS = {"application/json": "json", "image/svg+xml": "svg", "image/png": "png"}
 
 

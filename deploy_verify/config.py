@@ -420,7 +420,8 @@ class Component(Strict):
 
     def metric_labels(self) -> dict[str, str]:
         """The values a metric rule's query template may use: {component}, and each of namespace, cluster,
-        workload, resource, resource_group and release the component has."""
+        workload, resource, resource_group and release the component has; a selection's member has its own, and
+        {selection}, the name of the `select:` component it was found by."""
         labels = {"component": self.name, "release": self.release_name}
         for key in ("namespace", "cluster", "workload", "resource", "resource_group"):
             value = getattr(self, key)
@@ -428,6 +429,8 @@ class Component(Strict):
                 labels[key] = value
         if self.workload is None and self.kind in ("deployment", "statefulset", "daemonset"):
             labels["workload"] = self.name  # a workload named like its component, as the workload checks assume
+        if self.member_of is not None:  # a member of a `select:`: its own object, cluster and namespace, above
+            labels["selection"] = self.member_of
         return labels
 
     def health_probes(self, defaults: Defaults) -> list[HealthProbe]:
@@ -648,6 +651,8 @@ def _cross_check(env: Environment, file_stem: str) -> list[tuple[Loc, str]]:
         seen.add(comp.name)
         problems += [(("components", i, *loc), text) for loc, text in _component_problems(env, comp)]
         problems += [(("components", i, *loc), text) for loc, text in _selection_problems(env, comp)]
+    if env.requires_soak is not None and env.promotes_from is None:
+        problems.append((("requires_soak",), "a soak is required of the environment promoted from: set promotes_from"))
     return problems + _dependency_problems(env) + _policy_problems(env)
 
 
@@ -806,10 +811,10 @@ def _component_problems(env: Environment, comp: Component) -> list[tuple[Loc, st
 
 def _metric_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]:
     """Each metric rule is a valid MetricRule whose template this component can fill, and there is a Prometheus."""
-    from deploy_verify.checks.metrics import TemplateError, fill
-
     if not comp.metrics:
         return []
+    from deploy_verify.checks.metrics import TemplateError, fill  # here: a run without metric rules never loads it
+
     problems: list[tuple[Loc, str]] = []
     if env.metrics is None:
         problems.append(
@@ -820,7 +825,9 @@ def _metric_problems(env: Environment, comp: Component) -> list[tuple[Loc, str]]
         )
     labels = comp.metric_labels()
     if comp.select is not None:  # a member gets its own names at resolution; any of them may be used
-        labels.update(dict.fromkeys(("namespace", "cluster", "workload", "resource", "resource_group"), "x"))
+        labels.update(
+            dict.fromkeys(("namespace", "cluster", "workload", "resource", "resource_group", "selection"), "x")
+        )
     for i, config in enumerate(comp.metrics):
         try:  # the template first, so that its message points at the query
             fill(config.query, labels)

@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Generator
 from pathlib import Path
@@ -149,9 +150,16 @@ class GateRecorder:
         )
         guard = LastResort(self.config, run, calls, "soak")
         guard.timer.start()
+        begun = time.monotonic()
         try:
             say = terminal_line(self.config) or (lambda _line: None)
             run.soaked = soak.hold(plan, run.looks, soak.evaluator(run), say, calls=calls)
+        except KeyboardInterrupt:  # Ctrl-C in the middle of the window: the verdict was not held, and says so
+            run.soaked = soak.Outcome(plan, checks=len(run.looks), interrupted=time.monotonic() - begun)
+            run.rows["soak::-"] = soak_row(
+                "-", "error", Category.UNDECIDED.value, f"{plan.source}: {run.soaked.line()}"
+            )
+            return run.deadline
         finally:
             guard.timer.cancel()
         for look, result in run.soaked.failed:

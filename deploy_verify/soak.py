@@ -131,12 +131,15 @@ class Outcome:
     failed_at: float | None = None  # wall-clock time of the first failure
     failed_round: int = 0
     not_started: str = ""  # why the run did not soak
+    interrupted: float | None = None  # seconds into the soak when the person at the terminal stopped it
     timeline: list[tuple[float, float, int]] = field(default_factory=list)  # per look: wall-clock start, end, red
 
     @property
     def state(self) -> str:
         if self.not_started:
             return "not started"
+        if self.interrupted is not None:
+            return "interrupted"
         return "failed" if self.failed else "held"
 
     def when(self) -> str:
@@ -150,6 +153,8 @@ class Outcome:
         """One line for the terminal and the report."""
         if self.not_started:
             return f"soak of {human(self.plan.duration)} not started: {self.not_started}"
+        if self.interrupted is not None:
+            return f"soak of {human(self.plan.duration)} interrupted {human(self.interrupted)} into it: not held"
         if self.failed:
             holds = "check no longer holds" if len(self.failed) == 1 else "checks no longer hold"
             return f"soak FAILED {self.when()}: {len(self.failed)} {holds}"

@@ -97,7 +97,9 @@ def promotion(ctx: Context, target: Target) -> list[CheckResult]:
 
     def judge() -> CheckResult:
         running = running_in(source, target.name, ctx.deadline)
-        facts = PromotionFacts(target.name, source.name, candidate, source.verdict, source.verdict_file, running)
+        facts = PromotionFacts(
+            target.name, source.name, candidate, source.verdict, source.verdict_file, running, ctx.env.requires_soak
+        )
         return check_promotion(facts)
 
     named = f"{source.name}: {{}}"

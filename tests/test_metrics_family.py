@@ -297,3 +297,34 @@ def test_a_valid_rule_loads_into_a_metric_rule_and_the_timeout_into_the_budget(t
     assert loaded.condition() == "<= baseline +max(20 %, 0.01)"
     assert env.budget_deadline().calls.prometheus_request == 4.0
     assert env.components[0].metric_labels() == {"component": "web", "release": "web"}
+
+
+def test_each_member_of_a_selection_fills_the_rule_with_its_own_names(tmp_path: Path) -> None:
+    """A `select:` component's rules run once per member, each query with that member's workload, namespace and
+    cluster, and the selection's name: a bad rule on one worker is that worker's red test, not the selection's."""
+    from deploy_verify.selection import Member, Resolved, expand
+
+    env_dir = tmp_path / "environments"
+    env_dir.mkdir()
+    query = 'max(consumer_lag{namespace="{namespace}", group="{workload}", cluster="{cluster}", set="{selection}"})'
+    (env_dir / "prod.yaml").write_text(
+        HEAD
+        + PROMETHEUS
+        + "clusters:\n  aks-a: {context: a}\n  aks-b: {context: b}\n"
+        + "components:\n  - name: workers\n    kind: deployment\n    cluster: aks-a\n"
+        + "    select: {clusters: all, namespaces: [jobs], labels: tier=worker}\n"
+        + f"    metrics:\n      - {{name: lag, query: '{query}', threshold: {{op: '<', value: 1000}}}}\n"
+    )
+    env = load_environment("prod", env_dir)
+    members = (
+        Member("billing@aks-a", "deployment", "billing", None, cluster="aks-a", namespace="jobs"),
+        Member("billing@aks-b", "deployment", "billing", None, cluster="aks-b", namespace="jobs"),
+        Member("mailer@aks-a", "deployment", "mailer", None, cluster="aks-a", namespace="jobs"),
+    )
+    expanded = expand(env, {"workers": Resolved(members)})
+    queries = {c.name: c.metrics[0].rule().filled(c.metric_labels()) for c in expanded.components}
+    assert queries == {
+        "billing@aks-a": 'max(consumer_lag{namespace="jobs", group="billing", cluster="aks-a", set="workers"})',
+        "billing@aks-b": 'max(consumer_lag{namespace="jobs", group="billing", cluster="aks-b", set="workers"})',
+        "mailer@aks-a": 'max(consumer_lag{namespace="jobs", group="mailer", cluster="aks-a", set="workers"})',
+    }

@@ -3,6 +3,7 @@ promoted. Unit cases on the decision, then the whole flow through the suite on t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import subprocess
@@ -93,6 +94,44 @@ def test_an_unverified_component_is_not_promoted():
     result = check_promotion(facts(document=document))
     assert result.verdict is Verdict.FAIL
     assert "did not check web's version" in result.message
+
+
+def soaked(outcome: str | None, duration: float = 600.0) -> dict:
+    document = verdict()
+    if outcome is not None:
+        document["soak"] = {"outcome": outcome, "duration_s": duration, "every_s": 30.0}
+    return document
+
+
+REQUIRED = (
+    "this environment requires a soak of at least 10m in staging before promotion (requires_soak), but the last "
+    "post-deploy run of staging"
+)
+AGAIN = "verify staging again with -m postdeploy --soak 10m"
+
+
+@pytest.mark.parametrize(
+    ("document", "required", "verdict_", "message"),
+    [
+        (soaked("held", 600), 600.0, Verdict.PASS, None),
+        (soaked("held", 1800), 600.0, Verdict.PASS, None),
+        (soaked(None), None, Verdict.PASS, None),  # nothing required: a run without a soak promotes as before
+        (soaked(None), 600.0, Verdict.FAIL, f"{REQUIRED} did not soak; {AGAIN}"),
+        (soaked("held", 300), 600.0, Verdict.FAIL, f"{REQUIRED} held for only 5m; {AGAIN}"),
+        # A soak that did not start belongs to a red run (refused above); on its own it is still no soak.
+        (soaked("not started"), 600.0, Verdict.FAIL, f"{REQUIRED} did not soak; {AGAIN}"),
+    ],
+    ids=["held-long-enough", "held-longer", "not-required", "no-soak", "too-short", "not-started"],
+)
+def test_a_promotion_that_requires_a_soak_needs_the_source_to_have_held_that_long(
+    document, required, verdict_, message
+):
+    case = facts(document=document)
+    result = check_promotion(dataclasses.replace(case, required_soak=required))
+    assert result.verdict is verdict_, result.message
+    if message is not None:
+        assert result.message == message
+    assert json.loads(result.evidence[0].content)["verdict"]["soak"] == document.get("soak")
 
 
 # --- through the suite -------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -354,3 +355,34 @@ def test_looks_travel_as_text_and_come_back_equal() -> None:
 )
 def test_soak_times_are_said_as_people_write_them(seconds: float, said: str) -> None:
     assert human(seconds) == said
+
+
+def test_a_required_soak_needs_an_environment_to_promote_from(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        env_with("requires_soak: 15m\n", tmp_path)
+    assert caught.value.problems == [
+        f"{tmp_path.name}/local.yaml:2: requires_soak: a soak is required of the environment promoted from: set "
+        "promotes_from"
+    ]
+    assert env_with("promotes_from: staging\nrequires_soak: 15m\n", tmp_path).requires_soak == 900
+
+
+def test_a_soak_stopped_at_the_terminal_is_red_and_says_it_was_not_held(world: World, tmp_path: Path) -> None:
+    repo = project(tmp_path, world, ("steady",), soak="soak: {duration: 1m, every: 2s}\n")
+    command = [sys.executable, "-m", "pytest", "features", "-m", "postdeploy", "-p", "no:cacheprovider"]
+    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if line.startswith("soak: look 1 held"):
+            process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert process.wait(timeout=30) == 1, "".join(output)[-2000:]
+    verdict = json.loads((repo / "reports" / "verdict.json").read_text())
+    assert verdict["soak"]["outcome"] == "interrupted"
+    [row] = [t for t in verdict["tests"] if t["check"] == "soak"]
+    assert row["outcome"] == "error"
+    assert re.fullmatch(
+        r"the soak of environment 'local': soak of 1m interrupted \d(\.\d)?s into it: not held", row["message"]
+    ), row["message"]
+    assert verdict["verdict"] == "red"

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from deploy_verify.cli import gate_command, install_command, main, package_spec
+from deploy_verify.durations import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -233,6 +234,25 @@ def test_the_install_step_runs_the_install_command_of_the_cli(tmp_path, constrai
     expected = install_command(package)[1:] + (["-c", constraints] if constraints else [])
     assert calls == [expected]
     assert calls[0][:4] == ["-m", "pip", "install", "deploy-verify @ git+https://github.com/acme/deploy-verify@v0.1.0"]
+
+
+def test_the_gate_step_passes_a_soak_when_one_is_asked_for(tmp_path):
+    env = {"DV_ENV": "staging", "DV_MARKERS": "postdeploy", "DV_RELEASE": "", "DV_SHARD": "", "DV_SOAK": "15m"}
+    calls, _ = run_step("Gate", tmp_path, env)
+    assert calls == [[*gate_command("staging", "postdeploy")[1:], "-n", "4", "--reports-dir=reports", "--soak=15m"]]
+
+
+def test_staging_and_production_post_deploy_gates_soak_and_production_requires_staging_s():
+    promote = yaml.safe_load((ROOT / ".github" / "workflows" / "promote.yml").read_text())
+    inputs = promote[True]["workflow_dispatch"]["inputs"]  # YAML 1.1 reads the key `on` as True
+    assert (inputs["staging-soak"]["default"], inputs["production-soak"]["default"]) == ("15m", "10m")
+    jobs = promote["jobs"]
+    assert jobs["staging-postdeploy"]["with"]["soak"] == "${{ inputs.staging-soak }}"
+    assert jobs["production-postdeploy"]["with"]["soak"] == "${{ inputs.production-soak }}"
+    assert "soak" not in jobs["integration-postdeploy"]["with"]
+    assert "soak" not in jobs["production-predeploy"]["with"]  # a pre-deploy run has nothing to hold
+    prod = yaml.safe_load((ROOT / "environments" / "example-prod.yaml").read_text())
+    assert parse_duration(prod["requires_soak"]) <= parse_duration(inputs["staging-soak"]["default"])
 
 
 def test_the_gate_step_runs_the_gate_command_of_the_cli(tmp_path):
