@@ -14,7 +14,7 @@ HEAD = "name: prod\n"
 ENDPOINT = "components:\n  - {name: web, kind: endpoint, health: [{url: 'https://web.example.com/health'}]}\n"
 ALLOWED_TOP = (
     "azure, budget, checks, clusters, components, defaults, description, extends, links, metrics, name, policy, "
-    "promotes_from, protected"
+    "promotes_from, protected, requires_soak, soak"
 )
 RULE_IDS = (
     "chart-version, disruption-budget, image-pinned, min-replicas, no-privilege-escalation, not-privileged, probes, "

@@ -251,6 +251,8 @@ def test_staging_and_production_post_deploy_gates_soak_and_production_requires_s
     assert jobs["production-postdeploy"]["with"]["soak"] == "${{ inputs.production-soak }}"
     assert "soak" not in jobs["integration-postdeploy"]["with"]
     assert "soak" not in jobs["production-predeploy"]["with"]  # a pre-deploy run has nothing to hold
+    for env in ("integration", "staging", "production"):  # baseline metric rules compare with the pre-deploy window
+        assert jobs[f"{env}-postdeploy"]["with"]["baseline-artifact"] == f"verify-{env}-predeploy"
     prod = yaml.safe_load((ROOT / "environments" / "example-prod.yaml").read_text())
     assert parse_duration(prod["requires_soak"]) <= parse_duration(inputs["staging-soak"]["default"])
 
