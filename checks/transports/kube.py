@@ -200,18 +200,26 @@ class KubeReader:
     def from_kubeconfig(
         cls, cluster: str, context: str, kubeconfig: str | None = None, allow_mutations: bool = False
     ) -> KubeReader:
-        from kubernetes import config as k8s_config
+        """A client for `context`, from the run's kubeconfig as parsed once (checks.transports.kubeconfig): building
+        the 200th cluster's client costs what the first did."""
+        from kubernetes import client as k8s
         from kubernetes.config.config_exception import ConfigException
 
+        from deploy_verify.checks.transports.kubeconfig import KubeconfigProblem, configure
+
         where = f"context {context!r}" + (f" of {kubeconfig}" if kubeconfig else "")
+        configuration = _configuration()
         try:
-            api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, persist_config=False, client_configuration=_configuration()
-            )
+            configure(configuration, context, kubeconfig)
+        except KubeconfigProblem as exc:
+            raise KubeUnavailable(f"cluster {cluster}: {exc}") from exc
         except ConfigException as exc:
-            raise KubeUnavailable(f"cluster {cluster}: {_context_problem(context, kubeconfig, exc)}") from exc
-        except OSError as exc:
+            raise KubeUnavailable(
+                f"cluster {cluster}: cannot load kubeconfig {kubeconfig or '(default)'}: {exc}"
+            ) from exc
+        except OSError as exc:  # a certificate file the kubeconfig names
             raise KubeUnavailable(f"cluster {cluster}: cannot read kubeconfig: {exc}") from exc
+        api = k8s.ApiClient(configuration=configuration)
         return cls(cluster, guard_read_only(_bounded(api), allow_mutations), where)
 
     @classmethod
@@ -638,15 +646,3 @@ def _lines(response: RawResponse) -> Iterator[bytes]:
                 yield line
     if pending.strip():
         yield pending
-
-
-def _context_problem(context: str, kubeconfig: str | None, exc: Exception) -> str:
-    from kubernetes import config as k8s_config
-    from kubernetes.config.config_exception import ConfigException
-
-    try:
-        contexts, _ = k8s_config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        known = ", ".join(sorted(c["name"] for c in contexts)) or "none"
-    except (ConfigException, OSError, TypeError):
-        return f"cannot load kubeconfig {kubeconfig or '(default)'}: {exc}"
-    return f"kubeconfig {kubeconfig or '(default)'} has no context {context!r}; known contexts: {known}"
