@@ -1,5 +1,6 @@
 """Explicit convergence for steps that say `within <duration>`: re-evaluate on every change until the state is good,
-fail at once on a terminal state that persists through the grace period, and report the last state on timeout.
+fail on a terminal state that persists through the grace period (at once on one that says it cannot heal), and
+report the last state on timeout.
 
     state, attempts = converge(evaluate, reader.wakeups(streams, deadline), deadline, grace=5)
     state, attempts = converge(evaluate, poll(deadline, interval=5), deadline, grace=0)   # no watch: polling
@@ -48,6 +49,7 @@ class State:
     verdict: Verdict | None
     message: str
     category: Category | None = None
+    final: bool = False  # a FAIL that says itself it will not heal: no grace period (an image that does not exist)
 
 
 def converge(
@@ -86,6 +88,8 @@ def converge(
 def _settled(state: State, terminal_since: float | None, grace: float) -> bool:
     if state.verdict is Verdict.PASS or state.verdict is Verdict.ERROR:
         return True
+    if state.verdict is Verdict.FAIL and state.final:
+        return True  # unambiguous: the grace is for states that can heal
     return terminal_since is not None and time.monotonic() - terminal_since >= grace
 
 

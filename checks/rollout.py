@@ -91,8 +91,10 @@ def rollout_state(view: WorkloadView, limits: Limits) -> State:
     blocking = [p for p in view.current_pods if is_active(p) and not is_ready(p)]
     terminal = [p for p in view.problems(limits.max_restarts, blocking) if p.terminal]
     if terminal:
+        terminal.sort(key=lambda p: not p.certain)  # lead with the one that will not heal
         more = f" (+{len(terminal) - 1} more pods)" if len(terminal) > 1 else ""
-        return State(Verdict.FAIL, f"rollout stuck: {terminal[0].line()}{more} ({numbers})", Category.ROLLOUT_STUCK)
+        message = f"rollout stuck: {terminal[0].line()}{more} ({numbers})"
+        return State(Verdict.FAIL, message, Category.ROLLOUT_STUCK, final=terminal[0].certain)
     stalled = _progress_deadline(view.obj)
     if stalled:
         return State(Verdict.FAIL, f"rollout stuck: {stalled} ({numbers})", Category.ROLLOUT_STUCK)

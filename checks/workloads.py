@@ -7,6 +7,7 @@ and what is wrong with each pod. Shared by the rollout, pods, image and endpoint
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,11 +53,24 @@ class WorkloadRef:
         return f"{KIND_NAMES[self.kind]}:{self.namespace}/{self.name}"
 
 
+# Waiting reasons that say themselves they cannot heal: the image name cannot be parsed, or the pod may not pull it.
+CERTAIN_WAITING = frozenset({"InvalidImageName", "ErrImageNeverPull"})
+# An image pull that failed because the image is not there: the registry answered (not a network or a credential
+# problem that may clear), and no retry will create the tag. containerd: "...: not found"; registries (OCI
+# distribution spec): MANIFEST_UNKNOWN / "manifest unknown", NAME_UNKNOWN / "repository ... not found"; CRI-O and
+# Docker: "manifest unknown", "does not exist". A pull refused for credentials says "unauthorized" or "denied".
+IMAGE_MISSING = re.compile(r"not found|manifest unknown|name unknown|does not exist|code = NotFound", re.IGNORECASE)
+MAY_CLEAR = re.compile(r"unauthorized|denied|forbidden|timeout|timed out|i/o|connection|tls|x509|toomanyrequests")
+
+
 @dataclass(frozen=True)
 class PodProblem:
     pod: str
     text: str
     terminal: bool  # True: waiting cannot fix it (CrashLoopBackOff, ...); False: may clear (not ready yet)
+    # True: the state says itself it will not heal (an image that does not exist, a container already restarted
+    # past the limit), so a wait fails at once instead of sitting out the grace period kept for states that may.
+    certain: bool = False
 
     def line(self) -> str:
         return f"Pod {self.pod}: {self.text}"
@@ -265,12 +279,14 @@ def _container_problems(pod: str, container: Obj, max_restarts: int, init: bool)
             detail += f", last exit code {last['exitCode']}"
         # The back-off message only repeats the reason; an image pull or config error says what is missing.
         message = waiting.get("message") if reason != "CrashLoopBackOff" else None
-        return [PodProblem(pod, detail + (f": {message}" if message else ""), terminal=True)]
+        certain = restarts > max_restarts or reason in CERTAIN_WAITING or _image_missing(reason, message or "")
+        return [PodProblem(pod, detail + (f": {message}" if message else ""), terminal=True, certain=certain)]
     oom = last.get("reason") == "OOMKilled" or (state.get("terminated") or {}).get("reason") == "OOMKilled"
     if oom and restarts >= 2:
         return [PodProblem(pod, f"{name} OOMKilled repeatedly ({restarts} restarts)", terminal=True)]
     if restarts > max_restarts:
-        return [PodProblem(pod, f"{name} restarted {restarts} times (at most {max_restarts} allowed)", terminal=True)]
+        text = f"{name} restarted {restarts} times (at most {max_restarts} allowed)"
+        return [PodProblem(pod, text, terminal=True, certain=True)]
     terminated = state.get("terminated") or {}
     if init and terminated and terminated.get("exitCode") == 0:
         return []  # a completed init container: done, as it should be (the kubelet marks it ready too)
@@ -281,6 +297,12 @@ def _container_problems(pod: str, container: Obj, max_restarts: int, init: bool)
             what = reason or next(iter(state), "unknown")
         return [PodProblem(pod, f"{name} not ready ({what})", terminal=False)]
     return []
+
+
+def _image_missing(reason: str, message: str) -> bool:
+    """An image pull the registry refused because the image is not there (not a pull that may work next time)."""
+    pulling = reason in ("ErrImagePull", "ImagePullBackOff")
+    return pulling and bool(IMAGE_MISSING.search(message)) and not MAY_CLEAR.search(message)
 
 
 def _deployment_revision(obj: Obj, sets: list[Obj]) -> tuple[str | None, list[dict[str, Any]]]:

@@ -65,6 +65,14 @@ def test_a_crash_that_lasts_through_the_grace_period_fails_then_and_not_at_the_d
     assert time.monotonic() - started < 3  # grace, not the 30 s deadline
 
 
+def test_a_state_that_says_it_cannot_heal_fails_at_once_without_the_grace():
+    missing = State(Verdict.FAIL, "Pod web-1: container web ErrImagePull: ...: not found", final=True)
+    started = time.monotonic()
+    state, looks = converge(scripted([State(None, "1/2 updated"), missing]), ticks(30), Deadline.after(30), grace=10)
+    assert (state.verdict, state.message, looks) == (Verdict.FAIL, missing.message, 2)
+    assert time.monotonic() - started < 1  # not the 10 s grace
+
+
 def test_a_real_rollout_is_waited_for_and_its_timeline_reported(testbed, testbed_kube):
     namespace = f"wait-{secrets.token_hex(3)}"
     kubectl = [*testbed_kube.kubectl_command("dv-b"), "-n", namespace]

@@ -254,6 +254,72 @@ POD = {
 }
 
 
+def pulling(reason: str, message: str, restarts: int = 0) -> dict:
+    waiting = {"reason": reason, "message": message}
+    return status(
+        phase="Pending", conditions=NOT_READY, containerStatuses=[container({"waiting": waiting}, False, restarts)]
+    )
+
+
+CONTAINERD_NOT_FOUND = (
+    'rpc error: code = NotFound desc = failed to pull and unpack image "registry.example.test/app:9.9.9": failed to '
+    'resolve reference "registry.example.test/app:9.9.9": registry.example.test/app:9.9.9: not found'
+)
+# Whether a pod's problem will heal by itself: a wait fails a certain one at once, and gives the others their grace.
+CERTAIN = {
+    "image-tag-not-found": (pulling("ErrImagePull", CONTAINERD_NOT_FOUND), True),
+    "back-off-on-a-missing-image": (
+        pulling("ImagePullBackOff", f"Back-off pulling image: {CONTAINERD_NOT_FOUND}"),
+        True,
+    ),
+    "manifest-unknown": (pulling("ErrImagePull", "manifest unknown: manifest tagged by 9.9.9 is not found"), True),
+    "repository-does-not-exist": (
+        pulling("ErrImagePull", "pull access denied, repository does not exist or may require 'docker login'"),
+        False,  # "denied": a pull secret may be missing, and one can be added
+    ),
+    "unauthorized": (pulling("ErrImagePull", "failed to authorize: 401 Unauthorized"), False),
+    "registry-timeout": (pulling("ErrImagePull", "dial tcp 10.0.0.1:443: i/o timeout"), False),
+    "back-off-without-a-reason": (pulling("ImagePullBackOff", 'Back-off pulling image "app:1"'), False),
+    "invalid-image-name": (pulling("InvalidImageName", 'Failed to apply default image tag "App:1"'), True),
+    "never-pull": (pulling("ErrImageNeverPull", "Container image is not present with pull policy of Never"), True),
+    "crash-loop-within-the-limit": (pulling("CrashLoopBackOff", "back-off 10s", restarts=3), False),
+    "crash-loop-past-the-limit": (pulling("CrashLoopBackOff", "back-off 40s", restarts=4), True),
+    "restarted-past-the-limit-and-running": (
+        status(phase="Running", conditions=NOT_READY, containerStatuses=[container({"running": {}}, False, 7)]),
+        True,
+    ),
+    "missing-config-map": (pulling("CreateContainerConfigError", 'configmap "app" not found'), False),  # can be made
+}
+
+
+@pytest.mark.states("pods healthy")
+@pytest.mark.parametrize(("obj", "certain"), CERTAIN.values(), ids=CERTAIN.keys())
+def test_a_problem_is_certain_only_when_the_state_says_it_cannot_heal(obj, certain):
+    [problem] = pod_problems(obj, max_restarts=3)
+    assert problem.terminal
+    assert problem.certain is certain, problem.text
+
+
+def test_a_rollout_stuck_on_a_certain_problem_is_final_and_leads_with_it():
+    pods = [
+        {**pulling("CrashLoopBackOff", "back-off", restarts=1), "metadata": {"name": "web-a", "labels": {}}},
+        {**pulling("ErrImagePull", CONTAINERD_NOT_FOUND), "metadata": {"name": "web-b", "labels": {}}},
+    ]
+    obj = {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 1},
+    }
+    view = WorkloadView(WorkloadRef("deployment", "ns", "web"), obj, pods, None)  # no hash: every pod is current
+    assert [p.certain for p in view.problems(3, pods)] == [False, True]
+    state = rollout_state(view, Limits())
+    assert (state.verdict, state.final) == (Verdict.FAIL, True)
+    assert state.message.startswith("rollout stuck: Pod web-b: container app ErrImagePull, 0 restarts: rpc error")
+    assert state.message.endswith("(+1 more pods) (2/2 updated, 1/2 available, 1 old replicas still running)")
+    healing = rollout_state(WorkloadView(view.ref, obj, pods[:1], None), Limits())
+    assert (healing.verdict, healing.final) == (Verdict.FAIL, False)  # one crash: it gets its grace
+
+
 @pytest.mark.states("pods healthy")
 @pytest.mark.parametrize(("obj", "expected"), POD.values(), ids=POD.keys())
 def test_pod_problems(obj, expected):
