@@ -128,3 +128,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def reads_shared_by(env: Environment, target: str) -> str:
+    """What a target's reads are shared with: its cluster and namespace for a Kubernetes component (one LIST per kind
+    and namespace serves every check there), its cluster for a cluster-wide one, else the component alone."""
+    if target.startswith(CLUSTER_PREFIX):
+        return f"cluster/{target.removeprefix(CLUSTER_PREFIX)}"
+    component = env.component(target)
+    if component.cluster is not None:
+        return f"cluster/{component.cluster}/{component.namespace or '-'}"
+    return f"component/{component.name}"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `-n`, deal whole (cluster, namespace)s to workers, so each namespace is listed by one worker only and
+    a run makes one LIST per kind and namespace, as a single process does. Only in place of xdist's default `load`:
+    an explicit --dist loadscope, loadfile, loadgroup or worksteal is kept."""
+    run = config.stash.get(RUN, None)
+    if run is None or config.getoption("dist", "load") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    env = run.env
+
+    class SharedReads(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            target = nodeid.rsplit("[", 1)[-1].rstrip("]").split("/", 1)[-1] if "[" in nodeid else ""
+            try:
+                return reads_shared_by(env, target)
+            except KeyError:  # not one of ours (a placeholder, a plugin's test): on its own
+                return nodeid
+
+    return SharedReads(config, log)

@@ -86,10 +86,14 @@ def azure(environment: Environment, deadline: Deadline) -> Generator[AzureClient
 @pytest.fixture(scope="session")
 def kube(request: pytest.FixtureRequest, environment: Environment) -> Generator[KubeClients, None, None]:
     """One read-only client per cluster per worker, built on first use; every check shares its lists. Without
-    xdist, the clients that resolved the selections at start-up, with the lists they read."""
+    xdist, the clients that resolved the selections at start-up, with the lists they read, and every list the
+    collected tests will read fetched ahead, concurrently across clusters (deploy_verify.prefetch)."""
     from deploy_verify.options import RESOLVED_BY
+    from deploy_verify.prefetch import planned, prefetch
 
     clients = request.config.stash.get(RESOLVED_BY, None) or KubeClients(environment)
+    if not hasattr(request.config, "workerinput"):  # this process runs every collected test: read ahead for all
+        prefetch(clients, planned(request.session.items, environment), request.getfixturevalue("deadline"))
     yield clients
     clients.close()
 

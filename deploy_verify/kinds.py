@@ -40,7 +40,7 @@ from deploy_verify.checks.result import CheckResult
 from deploy_verify.checks.rollback import check_app_restored, check_helm_restored, check_workload_restored
 from deploy_verify.checks.runner import Undecidable
 from deploy_verify.checks.transports.arm import arm_call, as_dict
-from deploy_verify.checks.workloads import KIND_NAMES, WorkloadRef
+from deploy_verify.checks.workloads import KIND_NAMES, PLURALS, WorkloadRef
 from deploy_verify.selection import Found, parse_labels
 
 if TYPE_CHECKING:
@@ -86,6 +86,11 @@ class Kind:
         """{"version": ..., "image": ...} as far as readable; None for a kind whose version is not read."""
         return None
 
+    def reads(self, family: str, component: Component) -> list[tuple[str, str | None]]:
+        """The lists (resource plural, namespace) `family` reads on the component's cluster, known before any test
+        runs, so a run can fetch them all at once (deploy_verify.prefetch); none by default: read when asked."""
+        return []
+
     def applies(self, family: str, component: Component) -> bool:
         """Whether a family this kind lists (`families`) applies to this component of it; all do by default."""
         return True
@@ -126,6 +131,14 @@ class Workload(Kind):
         for kind in component.select.kinds or [self.name]:
             found += labelled(kind, "apps/v1", KIND_NAMES[kind], component, clusters, clients, deadline)
         return found
+
+    def reads(self, family: str, component: Component) -> list[tuple[str, str | None]]:
+        namespace = component.namespace
+        history = "replicasets" if self.name == "deployment" else "controllerrevisions"
+        own: list[tuple[str, str | None]] = [(PLURALS[self.name], namespace), ("pods", namespace), (history, namespace)]
+        if family == "endpoints":
+            return [*own, ("services", namespace), ("endpointslices", namespace)]
+        return own if family in ("rollout", "pods", "image") else []
 
     def ref(self, component: Component) -> WorkloadRef:
         assert component.namespace is not None  # the config loader requires it for Kubernetes kinds

@@ -237,9 +237,12 @@ def evaluator(run: Run) -> Evaluate:
     """Make each look with clients built for the round, so nothing read is a list from an earlier round."""
 
     def evaluate(looks: list[Look], calls: Deadline) -> list[tuple[Look, list[CheckResult]]]:
+        from deploy_verify.prefetch import planned_for, prefetch
+
         kube, azure, http = KubeClients(run.env), AzureClients(run.env, calls), bounded_session()
         http.headers["User-Agent"] = "deploy-verify/0.1 (+post-deploy checks)"
         try:
+            prefetch(kube, planned_for(((look.target, FAMILIES[look.family]) for look in looks), run.env), calls)
             return [(look, _look(run, look, Clients(kube, azure), http, calls)) for look in looks]
         finally:
             kube.close()

@@ -1,0 +1,116 @@
+"""Under `-n`, the workers share the reads a single process would: whole (cluster, namespace)s are dealt to workers
+(deploy_verify.collection.pytest_xdist_make_scheduler), so a run lists each kind in each namespace once, as `-n 0`
+does, and not once per worker. Counted in the testbed API servers' audit logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from deploy_verify.collection import reads_shared_by
+from deploy_verify.config import load_environment
+from tests.audit import audit_events, audit_log
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE_AGENT = "OpenAPI-Generator/"
+COMPONENTS = (  # local.yaml's workloads: three namespaces on two clusters, several workloads in one of them
+    ("storefront-a", "dv-a", "shop", "storefront"),
+    ("cart", "dv-a", "shop", "cart"),
+    ("ledger", "dv-a", "platform", "ledger"),
+    ("node-agent", "dv-a", "platform", "node-agent"),
+    ("storefront-b", "dv-b", "shop", "storefront"),
+)
+
+
+def environment(tmp_path: Path) -> Path:
+    kubeconfig = ROOT / ".testbed" / "kubeconfig.yaml"
+    kinds = {"node-agent": "daemonset", "ledger": "statefulset"}
+    lines = ["name: shared", "budget: 2m", "clusters:"]
+    lines += [f"  {c}: {{context: kwok-{c}, kubeconfig: {kubeconfig}}}" for c in ("dv-a", "dv-b")]
+    lines += ["components:"]
+    lines += [
+        f"  - {{name: {name}, kind: {kinds.get(name, 'deployment')}, cluster: {cluster}, namespace: {ns}, "
+        f"workload: {workload}}}"
+        for name, cluster, ns, workload in COMPONENTS
+    ]
+    env_dir = tmp_path / "environments"
+    env_dir.mkdir()
+    (env_dir / "shared.yaml").write_text("\n".join(lines) + "\n")
+    return env_dir
+
+
+def lists_since(started: dt.datetime) -> Counter[tuple[str, str, str]]:
+    """(cluster, resource, namespace) -> LISTs the suite made since `started`."""
+    seen: Counter[tuple[str, str, str]] = Counter()
+    for cluster in ("dv-a", "dv-b"):
+        for event in audit_events(audit_log(cluster)):
+            if event.get("stage") != "ResponseComplete" or event.get("verb") != "list":
+                continue
+            if not event.get("userAgent", "").startswith(SUITE_AGENT):
+                continue
+            stamp = dt.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+            if stamp < started:
+                continue
+            ref = event.get("objectRef", {})
+            seen[(cluster, ref.get("resource", "?"), ref.get("namespace", ""))] += 1
+    return seen
+
+
+def gate(env_dir: Path, reports: Path, workers: int) -> Counter[tuple[str, str, str]]:
+    started = dt.datetime.now(dt.UTC)
+    command = [sys.executable, "-m", "pytest", "features", "--env", "shared", f"--env-dir={env_dir}"]
+    command += ["-m", "rollout or pods", "-n", str(workers), f"--reports-dir={reports}", "-p", "no:cacheprovider"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    return lists_since(started)
+
+
+@pytest.mark.usefixtures("testbed")
+def test_two_workers_list_each_kind_in_each_namespace_once_as_one_process_does(tmp_path: Path) -> None:
+    env_dir = environment(tmp_path)
+    alone = gate(env_dir, tmp_path / "alone", 0)
+    shared = gate(env_dir, tmp_path / "shared", 2)
+    assert alone, "no LIST of the suite in the audit logs"
+    assert max(alone.values()) == 1, alone
+    assert shared == alone  # the same LISTs, each made once: not once per worker
+
+
+def test_reads_are_shared_by_cluster_and_namespace(tmp_path: Path) -> None:
+    env = load_environment("shared", environment(tmp_path))
+    assert reads_shared_by(env, "cart") == reads_shared_by(env, "storefront-a") == "cluster/dv-a/shop"
+    assert reads_shared_by(env, "ledger") == "cluster/dv-a/platform"
+    assert reads_shared_by(env, "storefront-b") == "cluster/dv-b/shop"
+    assert reads_shared_by(env, "cluster:dv-a") == "cluster/dv-a"
+
+
+class Item:
+    """What deploy_verify.prefetch.planned reads of a collected test: its target and its family's marker."""
+
+    def __init__(self, target: str, tag: str) -> None:
+        self.callspec = type("Callspec", (), {"params": {"target_name": target}})()
+        self.tag = tag
+
+    def iter_markers(self):
+        yield getattr(pytest.mark, self.tag).mark
+
+
+def test_the_lists_the_selected_tests_will_read_are_planned_per_cluster(tmp_path: Path) -> None:
+    from deploy_verify.prefetch import planned
+
+    env = load_environment("shared", environment(tmp_path))
+    items = [Item("cart", "rollout"), Item("storefront-a", "endpoints"), Item("ledger", "pods")]
+    items += [Item("node-agent", "helmrelease"), Item("cluster:dv-a", "nodes"), Item("storefront-b", "image")]
+    assert planned(cast(list[pytest.Item], items), env) == {
+        "dv-a": {
+            ("deployments", "shop"), ("pods", "shop"), ("replicasets", "shop"), ("services", "shop"),
+            ("endpointslices", "shop"), ("statefulsets", "platform"), ("pods", "platform"),
+            ("controllerrevisions", "platform"),
+        },
+        "dv-b": {("deployments", "shop"), ("pods", "shop"), ("replicasets", "shop")},
+    }  # fmt: skip
