@@ -93,10 +93,33 @@ def merge(shard_dirs: list[Path], out: Path) -> dict[str, Any]:
         "reason": "; ".join(problems + reds) or (f"{len(tests)} passed" if tests else "no test selected"),
         "tests": tests,
     }
+    soaked = _merged_soak(verdicts)
+    if soaked is not None:
+        document["soak"] = soaked
     out.mkdir(parents=True, exist_ok=True)
     (out / "verdict.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     _merge_allure(shard_dirs, out / "allure-results")
     return document
+
+
+SOAK_RANK = {"held": 0, "not started": 1, "interrupted": 2, "failed": 3}
+
+
+def _merged_soak(verdicts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The shards' soaks as one (what a promotion that requires a soak reads): held only if every shard that soaked
+    held, for the shortest duration any of them held; otherwise the worst outcome, with each shard's."""
+    blocks = [(str(v.get("shard")), v["soak"]) for v in verdicts if isinstance(v.get("soak"), dict)]
+    if not blocks:
+        return None
+    worst = max((b.get("outcome", "failed") for _, b in blocks), key=lambda o: SOAK_RANK.get(o, 3))
+    duration = min(float(b.get("duration_s") or 0) for _, b in blocks)
+    return {
+        "outcome": worst,
+        "duration_s": duration,
+        "every_s": max(float(b.get("every_s") or 0) for _, b in blocks),
+        "shards": {shard: b.get("outcome") for shard, b in blocks},
+        "reason": "; ".join(f"shard {shard}: {b.get('reason', '')}" for shard, b in blocks),
+    }
 
 
 def _read_verdict(folder: Path) -> dict[str, Any]:

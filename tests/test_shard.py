@@ -147,6 +147,41 @@ def test_a_shard_that_never_ran_is_red(tmp_path):
     )
 
 
+def soaked(folder: Path, outcome: str | None, duration: float = 600.0) -> Path:
+    path = folder / "verdict.json"
+    document = json.loads(path.read_text())
+    if outcome is not None:
+        document["soak"] = {"outcome": outcome, "duration_s": duration, "every_s": 30.0, "reason": f"soak {outcome}"}
+    path.write_text(json.dumps(document))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "merged_soak"),
+    [
+        (("held", 600), ("held", 900), ("held", 600.0)),  # the shortest soak any shard held
+        (("held", 600), ("failed", 600), ("failed", 600.0)),
+        (("held", 600), ("interrupted", 60), ("interrupted", 60.0)),
+        (("held", 600), (None, 0), ("held", 600.0)),  # a shard with nothing to hold says nothing
+        ((None, 0), (None, 0), None),
+    ],
+)
+def test_the_merge_carries_the_shards_soaks_as_one(tmp_path, first, second, merged_soak):
+    """What a promotion with requires_soak reads of a sharded source: held only if every shard that soaked held."""
+    shards = [
+        soaked(shard_verdict(tmp_path / "a", "1/2"), *first),
+        soaked(shard_verdict(tmp_path / "b", "2/2"), *second),
+    ]
+    merged = merge(shards, tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "verdict.json").read_text())
+    assert written == merged
+    if merged_soak is None:
+        assert "soak" not in written
+        return
+    assert (written["soak"]["outcome"], written["soak"]["duration_s"]) == merged_soak
+    assert written["soak"]["shards"]["1/2"] == first[0]
+
+
 def test_bad_shard_option_is_a_usage_error(testbed, tmp_path):
     done = run(tmp_path, "--shard=3/2")
     assert done.returncode == 4
