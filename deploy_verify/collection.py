@@ -43,13 +43,31 @@ class FeatureFile(pytest.Module):
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> FeatureFile | None:
-    if file_path.suffix != ".feature" or parent.config.stash.get(RUN, None) is None:
+    run = parent.config.stash.get(RUN, None)
+    if file_path.suffix != ".feature" or run is None:
         return None
     real = file_path.resolve()
+    if real.parent == BUILTIN_FEATURES and not _may_apply(real, run.env):
+        return None  # every scenario would be a placeholder, deselected: not parsed at all, so start-up stays flat
     if real.parent == BUILTIN_FEATURES and not real.is_relative_to(parent.config.rootpath.resolve()):
         # Installed: the same short id wherever the virtualenv is, not a ../../lib/python3.x/site-packages path.
         return FeatureFile.from_parent(parent, path=file_path, nodeid=f"deploy_verify/{file_path.name}")
     return FeatureFile.from_parent(parent, path=file_path)
+
+
+TAG = re.compile(r"@([A-Za-z_][\w-]*)")
+
+
+def _may_apply(path: Path, env: Environment) -> bool:
+    """Whether any scenario of a built-in feature file can apply to this environment, from its tag lines alone: a
+    file whose every check tag names a family with no target here (the APIM feature in an estate without APIM) would
+    only yield deselected placeholders. A file with no family tag is kept: its scenarios get the usual error."""
+    tags = {t for line in path.read_text(encoding="utf-8").splitlines() if line.lstrip().startswith("@")
+            for t in TAG.findall(line)}  # fmt: skip
+    checks = {t for t in tags if t in FAMILIES}
+    if not checks:
+        return True
+    return any(env.allows(t) and _targets(env, FAMILIES[t]) for t in checks)
 
 
 def family_of(item: pytest.Item | pytest.Function) -> Family | None:
