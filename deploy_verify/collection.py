@@ -179,4 +179,21 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             except KeyError:  # not one of ours (a placeholder, a plugin's test): on its own
                 return nodeid
 
+        def remove_node(self, node: Any) -> str | None:
+            """A worker that died (OOM-killed, evicted): the test it was running is reported once, as crashed, and
+            the rest of its (cluster, namespace) goes back to the queue. xdist's LoadScope would send the crashed
+            test to the next worker as well, where it would crash again."""
+            workload = self.assigned_work.pop(node)
+            pending = [(scope, n) for scope, unit in workload.items() for n, done in unit.items() if not done]
+            if not pending:
+                return None
+            scope, crashed = pending[0]
+            workload[scope][crashed] = True
+            for name, unit in workload.items():
+                if not all(unit.values()):
+                    self.workqueue[name] = unit
+            for other in self.assigned_work:
+                self._reschedule(other)
+            return str(crashed)
+
     return SharedReads(config, log)
