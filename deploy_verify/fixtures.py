@@ -84,7 +84,9 @@ def azure(environment: Environment, deadline: Deadline) -> Generator[AzureClient
 
 
 @pytest.fixture(scope="session")
-def kube(request: pytest.FixtureRequest, environment: Environment) -> Generator[KubeClients, None, None]:
+def kube(
+    request: pytest.FixtureRequest, environment: Environment, deadline: Deadline
+) -> Generator[KubeClients, None, None]:
     """One read-only client per cluster per worker, built on first use; every check shares its lists. Without
     xdist, the clients that resolved the selections at start-up, with the lists they read, and every list the
     collected tests will read fetched ahead, concurrently across clusters (deploy_verify.prefetch)."""
@@ -93,7 +95,7 @@ def kube(request: pytest.FixtureRequest, environment: Environment) -> Generator[
 
     clients = request.config.stash.get(RESOLVED_BY, None) or KubeClients(environment)
     if not hasattr(request.config, "workerinput"):  # this process runs every collected test: read ahead for all
-        prefetch(clients, planned(request.session.items, environment), request.getfixturevalue("deadline"))
+        prefetch(clients, planned(request.session.items, environment), deadline)
     yield clients
     clients.close()
 

@@ -154,13 +154,7 @@ def _down() -> int:
         PIDFILE.unlink(missing_ok=True)
         print("testbed not running")
         return 0
-    os.killpg(pid, signal.SIGTERM)
-    for _ in range(100):
-        if not _alive(pid):
-            break
-        time.sleep(0.1)
-    else:
-        os.killpg(pid, signal.SIGKILL)
+    _stop_group(pid)
     PIDFILE.unlink(missing_ok=True)
     _stop_stray_prometheus()  # `serve` stops it on SIGTERM; only a serve killed outright leaves it behind
     print(f"testbed down (pid {pid})")
@@ -175,16 +169,20 @@ def _stop_stray_prometheus() -> None:
     except (OSError, ValueError):
         return
     if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        for _ in range(100):
-            if not _alive(pid):
-                break
-            time.sleep(0.1)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        _stop_group(pid)
     PROMETHEUS_PID.unlink(missing_ok=True)
+
+
+def _stop_group(pid: int) -> None:
+    """SIGTERM to the process group, up to 10 s to end, then SIGKILL; a group already gone is stopped."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not _alive(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def status() -> int:

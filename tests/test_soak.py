@@ -181,7 +181,8 @@ def test_a_run_that_is_red_before_the_soak_does_not_soak(world: World, tmp_path:
     assert ran.took < 25, ran.took
 
 
-def test_a_soak_asked_for_with_nothing_to_look_at_is_an_error(tmp_path: Path) -> None:
+def plan_only(tmp_path: Path, soak: str = "") -> Path:
+    """A repository whose one component is a saved, empty drift plan: a check no soak looks at again."""
     repo = tmp_path / "repo"
     for folder in ("features", "environments", "reports"):
         (repo / folder).mkdir(parents=True)
@@ -189,9 +190,13 @@ def test_a_soak_asked_for_with_nothing_to_look_at_is_an_error(tmp_path: Path) ->
     plan = repo / "plan.json"
     plan.write_text(json.dumps({"format_version": "1.2", "resource_changes": [], "resource_drift": []}))
     (repo / "environments" / "local.yaml").write_text(
-        f"name: local\nbudget: 1m\ncomponents:\n  - {{name: network, kind: terraform, plan_json: {plan}}}\n"
+        f"name: local\nbudget: 1m\n{soak}components:\n  - {{name: network, kind: terraform, plan_json: {plan}}}\n"
     )
-    ran = suite(repo, "--soak", "5s")
+    return repo
+
+
+def test_a_soak_asked_for_with_nothing_to_look_at_is_an_error(tmp_path: Path) -> None:
+    ran = suite(plan_only(tmp_path), "--soak", "5s")
     assert ran.code == 1, ran.output[-2000:]
     assert ran.rows()[("network", "infrastructure_no_drift")][0] == "pass"  # a plan is not looked at again
     outcome, message = ran.rows()[("-", "soak")]
@@ -205,17 +210,7 @@ def test_a_soak_asked_for_with_nothing_to_look_at_is_an_error(tmp_path: Path) ->
 
 def test_the_environment_s_soak_is_not_held_by_a_run_with_nothing_to_hold(tmp_path: Path) -> None:
     """A pre-deploy run (here: a drift plan) in an environment with a soak: no soak, no delay, nothing said."""
-    repo = tmp_path / "repo"
-    for folder in ("features", "environments", "reports"):
-        (repo / folder).mkdir(parents=True)
-    shutil.copy(ROOT / "pyproject.toml", repo)
-    plan = repo / "plan.json"
-    plan.write_text(json.dumps({"format_version": "1.2", "resource_changes": [], "resource_drift": []}))
-    (repo / "environments" / "local.yaml").write_text(
-        "name: local\nbudget: 1m\nsoak: {duration: 10m}\n"
-        f"components:\n  - {{name: network, kind: terraform, plan_json: {plan}}}\n"
-    )
-    ran = suite(repo)
+    ran = suite(plan_only(tmp_path, soak="soak: {duration: 10m}\n"))
     assert ran.code == 0, ran.output[-2000:]
     assert "soak" not in ran.verdict
     assert ran.took < 20
