@@ -76,6 +76,7 @@ DEFAULT_PROGRESS_DEADLINE = 600.0  # seconds: a Deployment's progressDeadlineSec
 SHORT_PROGRESS_DEADLINE = 60
 SUITE_AGENT = "OpenAPI-Generator/"  # the official kubernetes Python client's User-Agent prefix
 KUBECTL_AGENT = "kubectl/"
+FLOOR_AGENT = "deploy-verify-floor/"  # bench/floor.py's AGENT
 SELECTIONS = {"rollout": "rollout", "4 checks": "rollout or pods or image or endpoints"}
 FORMS = ("listed", "selection")  # N hand-named components, or one `select:` component standing for all N
 SELECTION_NAME, SELECTION_LABELS = "bulk", "tier=bulk"  # the selection component; every bench Deployment has the label
@@ -577,6 +578,43 @@ def kubectl_rollout_each(cluster: Cluster, audit: Audit, count: int) -> Measured
     return Measured(wall, None, audit.since(mark, KUBECTL_AGENT), "complete", count, ended=started + wall)
 
 
+def floor_run(cluster: Cluster, audit: Audit, work: Path, components: list[tuple[str, str]]) -> Measured:
+    """bench/floor.py: the LISTs `-m rollout` needs (one per kind and namespace) over one connection, judged by the
+    suite's own predicate; a whole process, start-up included, as the suite's figure is."""
+    import yaml
+
+    kubeconfig, plan = work / "floor-kubeconfig.json", work / f"floor-plan-{len(components)}.json"
+    kubeconfig.write_text(json.dumps(yaml.safe_load(cluster.kubeconfig.read_text())))  # the floor reads JSON only
+    plan.write_text(json.dumps([[CONTEXT, namespace, name] for namespace, name in components]))
+    mark = audit.mark()
+    done = run([sys.executable, str(ROOT / "bench" / "floor.py"), f"--kubeconfig={kubeconfig}", f"--plan={plan}"], 600)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["not_pass"]:
+        raise BenchError(f"the floor judged {len(result['not_pass'])} Deployments not rolled out: {result['not_pass']}")
+    requests = audit.since(mark, FLOOR_AGENT)
+    return Measured(done.seconds, None, requests, "pass", result["verdicts"], ended=done.ended)
+
+
+EMPTY_TESTS = """import pytest
+
+
+@pytest.mark.parametrize("i", range({count}))
+def test_nothing(i):
+    pass
+"""
+
+
+def harness_run(work: Path, count: int) -> Measured:
+    """pytest alone: N empty tests, with the plugins a suite run loads (the suite's own, allure, pytest-bdd, xdist)
+    installed but nothing to verify: what any pytest-based tool pays before it reads anything."""
+    directory = work / f"empty-{count}"
+    directory.mkdir(exist_ok=True)
+    (directory / "test_empty.py").write_text(EMPTY_TESTS.format(count=count))
+    command = [sys.executable, "-m", "pytest", str(directory / "test_empty.py"), "-q", "-p", "no:cacheprovider"]
+    done = run([*command, f"--rootdir={directory}"], 600)
+    return Measured(done.seconds, None, Requests(), "passed", count, ended=done.ended)
+
+
 def kubectl_wait_each_namespace(cluster: Cluster, audit: Audit) -> Measured:
     """`kubectl wait --for=condition=Available deployment --all` per namespace."""
     mark = audit.mark()
@@ -688,6 +726,8 @@ def bench_count(
     suite_runs: dict[tuple[str, str, int], list[Measured]] = {}
     rollout_runs: list[Measured] = []
     wait_runs: list[Measured] = []
+    floor_runs: list[Measured] = []
+    harness_runs: list[Measured] = []
     for _ in range(repeat):  # interleaved, so drift in the machine's load spreads over every tool alike
         for selection in selections:
             for w in workers:
@@ -700,6 +740,8 @@ def bench_count(
                     if measured.tests != count * per_component:
                         raise BenchError(f"{measured.tests} tests for {count} Deployments ({selection}, {form})")
                     suite_runs.setdefault((form, selection, w), []).append(measured)
+        floor_runs.append(floor_run(cluster, audit, work, components))
+        harness_runs.append(harness_run(work, count))
         rollout_runs.append(kubectl_rollout_each(cluster, audit, count))
         wait_runs.append(kubectl_wait_each_namespace(cluster, audit))
     rows = [
@@ -708,9 +750,42 @@ def bench_count(
             suite_runs.items(), key=lambda kv: (selections.index(kv[0][1]), workers.index(kv[0][2]), kv[0][0])
         )
     ]
+    rows.append(Row(count, FLOOR_LABEL, median_of(floor_runs), count))
+    rows.append(Row(count, HARNESS_LABEL, median_of(harness_runs), count))
     rows.append(Row(count, "kubectl rollout status, each", median_of(rollout_runs), count))
     rows.append(Row(count, "kubectl wait --all, per ns", median_of(wait_runs), NAMESPACES))
     return rows
+
+
+FLOOR_LABEL = "floor (bench/floor.py)"
+HARNESS_LABEL = "pytest alone, N empty tests"
+
+
+def print_floor(rows: list[Row], workers: list[int]) -> bool:
+    """Each suite -m rollout run against the floor of the same N (target: at most 3x), and kubectl rollout status
+    against the suite (target: at least 10x); pytest alone says how much of the suite's time no pytest-based tool
+    avoids."""
+    print("\nagainst the floor (the same LISTs, nothing else; whole processes, start-up included)")
+    ok = True
+    for count in sorted({r.count for r in rows}):
+        by = {r.label: r.measured.wall for r in rows if r.count == count and r.form in ("", "listed")}
+        floor, harness = by.get(FLOOR_LABEL), by.get(HARNESS_LABEL)
+        kubectl = by.get("kubectl rollout status, each")
+        if not floor:
+            continue
+        for w in workers:
+            suite = by.get(_lbl(w))
+            if suite is None:
+                continue
+            holds = suite <= 3 * floor and (kubectl is None or kubectl >= 10 * suite)
+            ok &= holds if w == 0 else True  # the targets are for one process; -n W is reported beside it
+            line = f"  N={count} -m rollout -n {w}: {suite:.2f} s = {suite / floor:.1f}x the floor's {floor:.2f} s"
+            if harness:
+                line += f"; pytest alone {harness:.2f} s = {harness / floor:.1f}x"
+            if kubectl:
+                line += f"; kubectl rollout status each {kubectl:.2f} s = {kubectl / suite:.1f}x the suite"
+            print(line + ("" if w else ("  (targets <= 3x, >= 10x: " + ("met)" if holds else "NOT met)"))))
+    return ok
 
 
 def auto_nodes(counts: list[int], replicas: int) -> int:
@@ -771,8 +846,8 @@ def print_breakdown(rows: list[Row]) -> None:
 
 def request_target(rows: list[Row]) -> bool:
     """Per pytest process: at most one LIST per kind and namespace, no GET of single objects, no watch (everything is
-    already rolled out); so a namespace costs at most processes x kinds requests, whatever N. Workers each list the
-    namespaces their tests fall in, so with -n W the count rises towards that bound as N spreads tests wider.
+    already rolled out); so a namespace costs at most one LIST per kind, whatever N, and whatever -n: workers are
+    dealt whole namespaces, so no two of them list the same one.
     The selection form adds the controller's two reads of the selected kind, each exactly one LIST per namespace
     whatever N: its resolution and the final re-read. Both go through clients of their own (the resolution is not
     the checks' cached list even with -n 0: deploy_verify/options.py `_resolution` opens and closes its own
@@ -782,8 +857,9 @@ def request_target(rows: list[Row]) -> bool:
     print("\nrequests per namespace against N (target: they do not grow with the Deployments in a namespace)")
     for form, label in [(r.form, r.label) for r in rows if r.count == counts[0] and r.form]:
         by_count = {r.count: r.measured.requests for r in rows if r.label == label and r.form == form}
-        workers = int(label.rsplit("-n ", 1)[1])
-        processes = max(1, workers)
+        # Under -n the suite deals whole (cluster, namespace)s to workers (deploy_verify.collection's SharedReads),
+        # so W workers make the LISTs one process makes: one per kind and namespace per run, not per worker.
+        processes = 1
         kinds = max(len({k.split()[0] for k in q.lists_per_kind_ns}) for q in by_count.values())
         extra = 2 if form == "selection" else 0  # the resolution and the final re-read
         bound = processes * kinds + extra
@@ -1000,6 +1076,7 @@ def main() -> int:
         print_selection_reads(rows)
         print_forms(rows)
         ok = request_target(rows)
+        print_floor(rows, args.workers)  # reported, not gating: wall-clock ratios move with the machine's load
         if collection is not None:
             print_collection(collection)
         if crash is not None:

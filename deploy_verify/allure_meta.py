@@ -66,11 +66,22 @@ def label_test(env_name: str, target: str, kind: str, feature: str, scenario: st
     _dynamic.tag(kind)
 
 
+_LISTENER = pytest.StashKey[Any]()
+
+
+def _bdd_listener(config: pytest.Config) -> Any:
+    """allure-pytest-bdd's listener, looked for once per run (every step of every test asks)."""
+    if _LISTENER not in config.stash:
+        plugins = config.pluginmanager.get_plugins()
+        config.stash[_LISTENER] = next((p for p in plugins if type(p).__name__ == "PytestBDDListener"), None)
+    return config.stash[_LISTENER]
+
+
 def keep_plain_step_parameters(config: pytest.Config, step: Any, step_args: dict[str, Any]) -> None:
     """allure-pytest-bdd records every argument of a step function as a step parameter: the whole environment,
     clients, sessions. That is noise at best and a credential leak at worst; keep only plain values (the ones parsed
     from the Gherkin text, like `5 minutes`)."""
-    listener = next((p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "PytestBDDListener"), None)
+    listener = _bdd_listener(config)
     if listener is None:
         return
     from allure_pytest_bdd.steps import get_step_uuid  # only importable where the allure plugin is active

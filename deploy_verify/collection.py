@@ -86,8 +86,45 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         known = ", ".join(f"@{t}" for t in sorted(FAMILIES))
         raise pytest.UsageError(f"{metafunc.definition.nodeid}: the scenario has no check tag; add one of: {known}")
     params = _targets(run.env, family) if run.env.allows(family.tag) else []
+    params = _selectable(metafunc, params)
     # An empty parameter set would become a skipped test; a placeholder is deselected instead (see below).
     metafunc.parametrize("target_name", params or [pytest.param(None, id=f"{run.env.name}/-")])
+
+
+def _selectable(metafunc: pytest.Metafunc, params: list[Any]) -> list[Any]:
+    """Only the targets -m can select: an estate of 1000 components run with `-m rollout` would otherwise build
+    seven items per component (every family of a workload) for pytest to drop six of them right after. -m is
+    decided by marks alone, and a test's marks here are its scenario's and its target's kind, so pytest's own -m
+    deselection (which still runs, and has the last word) would drop exactly the targets dropped here."""
+    matches = _mark_expression(metafunc.config)
+    if matches is None or not params:
+        return params
+    own = list(metafunc.definition.iter_markers())
+    return [p for p in params if matches([*own, *p.marks])]
+
+
+_EXPRESSION = pytest.StashKey[Any]()
+
+
+def _mark_expression(config: pytest.Config) -> Any:
+    """-m as a predicate over a list of marks, compiled once; None without -m, or where this pytest's expression
+    API is not the one known here (then every target is built and pytest deselects, as before)."""
+    if _EXPRESSION in config.stash:
+        return config.stash[_EXPRESSION]
+    matches = None
+    text = config.getoption("markexpr") or ""
+    if text:
+        try:
+            from _pytest.mark import MarkMatcher
+            from _pytest.mark.expression import Expression
+
+            expression = Expression.compile(text)
+        except (ImportError, SyntaxError):  # pytest reports a bad -m itself, in its own words
+            expression = None
+        if expression is not None:
+            matches = lambda marks: expression.evaluate(MarkMatcher.from_markers(marks))  # noqa: E731
+    config.stash[_EXPRESSION] = matches
+    return matches
 
 
 def _targets(env: Environment, family: Family) -> list[Any]:

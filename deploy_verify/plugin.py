@@ -14,5 +14,7 @@ pytest_plugins = [
     "deploy_verify.collection",  # one test per (scenario, target), sharding
     "deploy_verify.fixtures",  # clients, the run's deadline, `verify`
     "deploy_verify.reporting",  # verdicts, categories, summary, verdict.json, Allure extras
+    "deploy_verify.pertest",  # per-test bookkeeping done once where every test would repeat it
+    "deploy_verify.workers",  # under -n: whether the workers paid off, said at the end
     *step_modules(),
 ]

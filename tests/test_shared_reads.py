@@ -62,23 +62,30 @@ def lists_since(started: dt.datetime) -> Counter[tuple[str, str, str]]:
     return seen
 
 
-def gate(env_dir: Path, reports: Path, workers: int) -> Counter[tuple[str, str, str]]:
+def gate(env_dir: Path, reports: Path, workers: int) -> tuple[Counter[tuple[str, str, str]], str]:
+    """(the LISTs the run made, its output)."""
     started = dt.datetime.now(dt.UTC)
     command = [sys.executable, "-m", "pytest", "features", "--env", "shared", f"--env-dir={env_dir}"]
     command += ["-m", "rollout or pods", "-n", str(workers), f"--reports-dir={reports}", "-p", "no:cacheprovider"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    return lists_since(started)
+    return lists_since(started), done.stdout
 
 
 @pytest.mark.usefixtures("testbed")
 def test_two_workers_list_each_kind_in_each_namespace_once_as_one_process_does(tmp_path: Path) -> None:
     env_dir = environment(tmp_path)
-    alone = gate(env_dir, tmp_path / "alone", 0)
-    shared = gate(env_dir, tmp_path / "shared", 2)
+    alone, said_alone = gate(env_dir, tmp_path / "alone", 0)
+    shared, said_shared = gate(env_dir, tmp_path / "shared", 2)
     assert alone, "no LIST of the suite in the audit logs"
     assert max(alone.values()) == 1, alone
     assert shared == alone  # the same LISTs, each made once: not once per worker
+    # Ten quick reads on loopback: the workers' start-up is far more than the work they could share, and the run
+    # says so (deploy_verify.workers); one process has nothing to say.
+    assert "did not pay off" not in said_alone
+    [line] = [line for line in said_shared.splitlines() if "did not pay off" in line]
+    assert line.startswith("-n 2 did not pay off here: the tests' own work was "), line
+    assert "one process (-n 0) would have been faster by at least" in line, line
 
 
 def test_reads_are_shared_by_cluster_and_namespace(tmp_path: Path) -> None:

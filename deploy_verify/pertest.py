@@ -1,0 +1,125 @@
+"""What each test costs beyond its own check, cut where the answer is the same for every test (issue 17, part 3).
+
+An estate run is hundreds of tests of the same few scenarios, each of which takes a millisecond of network-free
+judging; the rest of a test's cost is bookkeeping, and two parts of it did the same work for every test:
+
+- pytest-bdd finds a step's definition by asking pytest, for every registered fixture name, which definitions the
+  test can see, and matching each against the step's text: about a hundred fixture lookups per step, per test, with
+  the same answer for every test of one feature file (step definitions live in plugins and conftests, registered
+  before the first test runs). The answer is kept per (feature file, step type, step text) and reused.
+- pytest-bdd reads each step function's signature (`inspect.signature`, which rebuilds it from the code object)
+  twice per step, per test. A function's signature does not change: it is read once per function.
+- allure-commons writes each result with `json.dump` to a file, which runs Python's pure-Python encoder (the C one
+  is only used by `json.dumps`): a third of the time the Allure listener spent per test. The same document is now
+  written from `json.dumps`: the same bytes, through the C encoder.
+
+Both only replace how an answer is found, never what it is: tested against the uncached lookup and allure's own
+writer (tests/test_pertest.py). Both keep to the versions requirements.lock pins; a pytest-bdd or allure-commons
+without the function replaced here is left as it is (the run is slower, never different)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_Finder = Callable[[Any, Any, Any], Iterable[Any]]
+
+
+def cached_step_lookup(find: _Finder, registry: Any) -> _Finder:
+    """`find(step, fixturemanager, node)` answered once per (feature file node, step type, step text).
+
+    What a test can see of the step definitions depends on its parents (fixtures are visible from the node that
+    registered them down); every test of a feature file has the same parents, and step definitions are registered
+    at collection. A step definition registered later (a plugin's late import) changes the registry's size, and with
+    it the key, so it is seen."""
+    answers: dict[tuple[int, str, str, str, int], tuple[Any, ...]] = {}
+
+    def lookup(step: Any, fixturemanager: Any, node: Any) -> Iterable[Any]:
+        parent = node.parent if node.parent is not None else node
+        key = (id(fixturemanager), parent.nodeid, str(step.type), step.name, len(registry))
+        found = answers.get(key)
+        if found is None:
+            found = answers[key] = tuple(find(step, fixturemanager, node))
+        return iter(found)
+
+    lookup.answers = answers  # type: ignore[attr-defined]  # for the tests: how many distinct lookups were made
+    return lookup
+
+
+def install_step_lookup_cache() -> bool:
+    """Route pytest-bdd's step lookup through the cache; False where this pytest-bdd has no such function."""
+    import importlib
+
+    try:
+        # By module path: the package's `scenario` attribute is the decorator of that name, not the module.
+        scenario = importlib.import_module("pytest_bdd.scenario")
+        from pytest_bdd.steps import step_function_context_registry
+    except ImportError:  # pragma: no cover - pytest-bdd is a dependency
+        return False
+    original = getattr(scenario, "find_fixturedefs_for_step", None)
+    if original is None or getattr(original, "answers", None) is not None:
+        return original is not None
+    setattr(scenario, "find_fixturedefs_for_step", cached_step_lookup(original, step_function_context_registry))  # noqa: B010
+    return True
+
+
+def install_signature_cache() -> bool:
+    """pytest-bdd's `signature` (in its scenario and utils modules) answered once per step function."""
+    import importlib
+    import inspect
+
+    cached = functools.lru_cache(maxsize=4096)(inspect.signature)
+    installed = False
+    for name in ("pytest_bdd.scenario", "pytest_bdd.utils"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - pytest-bdd is a dependency
+            continue
+        if getattr(module, "signature", None) is inspect.signature:  # not already replaced, not another function
+            setattr(module, "signature", cached)  # noqa: B010
+            installed = True
+    return installed
+
+
+def write_item(report_dir: Path, item: Any) -> None:
+    """What allure-commons' AllureFileLogger._report_item writes, the same bytes, through the C JSON encoder."""
+    import uuid
+
+    from attr import asdict
+
+    indent = 4 if os.environ.get("ALLURE_INDENT_OUTPUT") else None
+    filename = item.file_pattern.format(prefix=uuid.uuid4())
+    data = asdict(item, filter=lambda _, v: v or v is False)
+    partial, final = report_dir / f"{filename}.tmp", report_dir / filename
+    partial.write_text(json.dumps(data, indent=indent, ensure_ascii=False), encoding="utf8")
+    partial.replace(final)  # the report never sees half a file, as with allure's own writer
+
+
+def speed_up_allure_writer() -> int:
+    """Give every registered Allure file logger the faster writer; how many there were."""
+    try:
+        import allure_commons
+        from allure_commons.logger import AllureFileLogger
+    except ImportError:  # pragma: no cover - allure-pytest-bdd is a dependency
+        return 0
+    loggers = [p for p in allure_commons.plugin_manager.get_plugins() if isinstance(p, AllureFileLogger)]
+    for logger in loggers:
+        if not hasattr(logger, "_report_dir"):
+            continue  # not the writer this module knows: leave it alone
+        setattr(logger, "_report_item", functools.partial(write_item, logger._report_dir))  # noqa: B010
+    return len(loggers)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """After allure-pytest-bdd registered its logger (its own pytest_configure), before the first test."""
+    install_step_lookup_cache()
+    install_signature_cache()
+    if getattr(config.option, "allure_report_dir", None):
+        speed_up_allure_writer()
