@@ -10,8 +10,9 @@ judging; the rest of a test's cost is bookkeeping, and two parts of it did the s
 - pytest-bdd reads each step function's signature (`inspect.signature`, which rebuilds it from the code object)
   twice per step, per test. A function's signature does not change: it is read once per function.
 - allure-commons writes each result with `json.dump` to a file, which runs Python's pure-Python encoder (the C one
-  is only used by `json.dumps`): a third of the time the Allure listener spent per test. The same document is now
-  written from `json.dumps`: the same bytes, through the C encoder.
+  is only used by `json.dumps`), and the test waits for the file's creation: together a third of the time the Allure
+  listener spent per test. The same document is now rendered by `json.dumps` (the same bytes, through the C
+  encoder) and written by a thread of its own, flushed before the session ends.
 
 Both only replace how an answer is found, never what it is: tested against the uncached lookup and allure's own
 writer (tests/test_pertest.py). Both keep to the versions requirements.lock pins; a pytest-bdd or allure-commons
@@ -87,21 +88,81 @@ def install_signature_cache() -> bool:
     return installed
 
 
-def write_item(report_dir: Path, item: Any) -> None:
-    """What allure-commons' AllureFileLogger._report_item writes, the same bytes, through the C JSON encoder."""
+class FileWriter:
+    """Writes files on a thread of its own, in the order given, so a test does not wait for the disk (on a CI
+    runner's network disk a file's creation can cost more than the test). Each file is written whole under a
+    temporary name and renamed, so nothing reading the directory sees half a file. `flush()` waits until every file
+    given is on disk, and raises the first write that failed: a report missing results is not a report."""
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.SimpleQueue[tuple[Path, str] | None] = queue.SimpleQueue()
+        self._failed: BaseException | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="allure-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, path: Path, text: str) -> None:
+        with self._lock:
+            self._pending += 1
+            self._idle.clear()
+        self._queue.put((path, text))
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            path, text = job
+            try:
+                partial = path.with_name(path.name + ".tmp")
+                partial.write_text(text, encoding="utf8")
+                partial.replace(path)
+            except BaseException as exc:  # noqa: BLE001  # kept for flush(), which raises it where pytest sees it
+                self._failed = self._failed or exc
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.set()
+
+    def flush(self, timeout: float = 60.0) -> None:
+        if not self._idle.wait(timeout):
+            raise RuntimeError(f"Allure results: {self._pending} files not written after {timeout:.0f}s")
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise RuntimeError(f"Allure results could not be written: {failed}") from failed
+
+
+WRITER = pytest.StashKey[FileWriter]()
+
+
+def render_item(item: Any) -> tuple[str, str]:
+    """(file name, text) of what allure-commons' AllureFileLogger._report_item writes: the same bytes, through the
+    C JSON encoder (`json.dump` to a file runs the pure-Python one)."""
     import uuid
 
     from attr import asdict
 
     indent = 4 if os.environ.get("ALLURE_INDENT_OUTPUT") else None
-    filename = item.file_pattern.format(prefix=uuid.uuid4())
     data = asdict(item, filter=lambda _, v: v or v is False)
-    partial, final = report_dir / f"{filename}.tmp", report_dir / filename
-    partial.write_text(json.dumps(data, indent=indent, ensure_ascii=False), encoding="utf8")
-    partial.replace(final)  # the report never sees half a file, as with allure's own writer
+    return item.file_pattern.format(prefix=uuid.uuid4()), json.dumps(data, indent=indent, ensure_ascii=False)
 
 
-def speed_up_allure_writer() -> int:
+def write_item(report_dir: Path, item: Any, writer: FileWriter | None = None) -> None:
+    """Render on the caller's thread (the result is final once allure hands it over), write on the writer's."""
+    filename, text = render_item(item)
+    if writer is None:
+        partial = report_dir / f"{filename}.tmp"
+        partial.write_text(text, encoding="utf8")
+        partial.replace(report_dir / filename)
+    else:
+        writer.write(report_dir / filename, text)
+
+
+def speed_up_allure_writer(writer: FileWriter | None = None) -> int:
     """Give every registered Allure file logger the faster writer; how many there were."""
     try:
         import allure_commons
@@ -112,7 +173,8 @@ def speed_up_allure_writer() -> int:
     for logger in loggers:
         if not hasattr(logger, "_report_dir"):
             continue  # not the writer this module knows: leave it alone
-        setattr(logger, "_report_item", functools.partial(write_item, logger._report_dir))  # noqa: B010
+        faster = functools.partial(write_item, logger._report_dir, writer=writer)
+        setattr(logger, "_report_item", faster)  # noqa: B010
     return len(loggers)
 
 
@@ -122,4 +184,20 @@ def pytest_configure(config: pytest.Config) -> None:
     install_step_lookup_cache()
     install_signature_cache()
     if getattr(config.option, "allure_report_dir", None):
-        speed_up_allure_writer()
+        writer = config.stash[WRITER] = FileWriter()
+        speed_up_allure_writer(writer)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Every test's result on disk before anything reads the directory (the run's own Allure files, the report)."""
+    writer = session.config.stash.get(WRITER, None)
+    if writer is not None:
+        writer.flush()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Also on the way out of a run that ended early (a usage error after configure, an interrupt)."""
+    writer = config.stash.get(WRITER, None)
+    if writer is not None:
+        writer.flush()

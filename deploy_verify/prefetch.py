@@ -31,7 +31,7 @@ from deploy_verify.family import CLUSTER_PREFIX, Family
 from deploy_verify.kinds import kind_of
 
 Plan = dict[str, set[tuple[str, str | None]]]
-MAX_THREADS = 32  # clusters read at once; each thread holds one connection to its cluster
+MAX_THREADS = 64  # clusters read at once (as bench/floor.py does); each thread holds one connection to its cluster
 
 
 @dataclass

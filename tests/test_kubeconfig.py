@@ -4,6 +4,7 @@ changes, and each client's configuration holding its own context, cluster and us
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -79,11 +80,44 @@ def test_the_files_are_parsed_once_per_process_however_many_clusters(
     assert configured("org-0999", str(path)).host == "https://org-0999.example:6443"
 
 
-def test_a_file_that_changes_is_read_again(tmp_path: Path) -> None:
+def test_a_file_that_changes_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kubeconfig, "RECHECK_S", 0.0)  # the next look, not up to a second later
     path = write(tmp_path / "config", {"prod": ("prod", "ops")}, {"prod": "https://old:6443"})
     assert configured("prod", str(path)).host == "https://old:6443"
     write(path, {"prod": ("prod", "ops")}, {"prod": "https://a-new-server:6443"})  # `az aks get-credentials` again
     assert configured("prod", str(path)).host == "https://a-new-server:6443"
+
+
+def test_a_file_per_cluster_is_looked_at_once_per_second_not_once_per_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$KUBECONFIG naming a file per cluster (200 here): building every cluster's client looks at the files' sizes
+    and times once, not 200 times 200; a file written again is seen once RECHECK_S has passed."""
+    files = [
+        write(
+            tmp_path / f"org-{n:03d}" / "config",
+            {f"org-{n:03d}": (f"c{n}", "u")},
+            {f"c{n}": f"https://org-{n:03d}:6443"},
+        )
+        for n in range(200)
+    ]
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join(str(f) for f in files))
+    looked: list[str] = []
+    real = kubeconfig._stamp
+
+    def counted(path: str) -> tuple[str, int, int]:
+        looked.append(path)
+        return real(path)
+
+    monkeypatch.setattr(kubeconfig, "_stamp", counted)
+    monkeypatch.setattr(kubeconfig, "RECHECK_S", 60.0)
+    for n in range(200):
+        assert configured(f"org-{n:03d}", None).host == f"https://org-{n:03d}:6443"
+    assert len(looked) == 200  # each file once
+    write(files[7], {"org-007": ("c7", "u")}, {"c7": "https://moved:6443"})
+    assert configured("org-007", None).host == "https://org-007:6443"  # within the window: the parse held
+    monkeypatch.setattr(kubeconfig, "RECHECK_S", 0.0)
+    assert configured("org-007", None).host == "https://moved:6443"
 
 
 def test_an_unknown_context_names_the_ones_there_are(tmp_path: Path) -> None:

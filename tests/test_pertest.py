@@ -14,7 +14,7 @@ import pytest
 from allure_commons import model2
 from allure_commons.logger import AllureFileLogger
 
-from deploy_verify.pertest import cached_step_lookup, write_item
+from deploy_verify.pertest import FileWriter, cached_step_lookup, write_item
 from tests.test_extension import TOY_FEATURE, project, run_quota  # noqa: F401  # the team-repository fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,15 +122,35 @@ def test_the_allure_writer_writes_what_allure_writes(tmp_path: Path, monkeypatch
         monkeypatch.setenv("ALLURE_INDENT_OUTPUT", indent)
     else:
         monkeypatch.delenv("ALLURE_INDENT_OUTPUT", raising=False)
-    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    theirs, ours, threaded = tmp_path / "theirs", tmp_path / "ours", tmp_path / "threaded"
     AllureFileLogger(theirs).report_result(_result())
     ours.mkdir()
     write_item(ours, _result())
-    [their_file], [our_file] = list(theirs.iterdir()), list(ours.iterdir())
+    threaded.mkdir()
+    writer = FileWriter()
+    write_item(threaded, _result(), writer)
+    writer.flush()
+    [their_file], [our_file], [thread_file] = (list(d.iterdir()) for d in (theirs, ours, threaded))
+    assert thread_file.read_bytes() == their_file.read_bytes()
     assert our_file.name.endswith("-result.json")
     assert their_file.name.endswith("-result.json")
     assert our_file.read_bytes() == their_file.read_bytes()
     assert json.loads(our_file.read_text(encoding="utf8"))["name"].endswith("é, ✓]")
+
+
+def test_the_writer_keeps_order_and_says_when_a_file_could_not_be_written(tmp_path: Path) -> None:
+    writer = FileWriter()
+    for i in range(200):
+        writer.write(tmp_path / f"{i:03d}-result.json", f'{{"i": {i}}}')
+    writer.flush()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{i:03d}-result.json" for i in range(200)]  # no .tmp
+    writer.write(tmp_path / "gone" / "x-result.json", "{}")  # a directory that does not exist
+    with pytest.raises(RuntimeError, match=r"^Allure results could not be written: .*No such file or directory"):
+        writer.flush()
+    writer.flush()  # said once; the writer goes on
+    writer.write(tmp_path / "after-result.json", "{}")
+    writer.flush()
+    assert (tmp_path / "after-result.json").read_text() == "{}"
 
 
 # --- the targets -m can select ---------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ is read again (a long run may outlive an `az aks get-credentials`).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,18 +63,35 @@ def paths_for(kubeconfig: str | None) -> tuple[str, ...]:
     """The files to read: the environment's `kubeconfig:` alone, else $KUBECONFIG's list, else ~/.kube/config."""
     if kubeconfig is not None:
         return (kubeconfig,)
-    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return _listed(os.environ.get("KUBECONFIG", ""))
+
+
+@functools.lru_cache(maxsize=64)
+def _listed(value: str) -> tuple[str, ...]:
+    """$KUBECONFIG's files, split and expanded once per value (an estate's list can name a file per cluster)."""
+    listed = [p for p in value.split(os.pathsep) if p]
     return tuple(str(Path(p).expanduser()) for p in listed) or (str(DEFAULT.expanduser()),)
 
 
 _cache: dict[tuple[tuple[str, int, int], ...], Merged] = {}
+_checked: dict[tuple[str, ...], tuple[float, tuple[tuple[str, int, int], ...]]] = {}
 _lock = threading.Lock()  # clients may be built from several threads (a concurrent prefetch)
+# How long a look at the files' sizes and times holds: building 200 clients from 200 files would otherwise make
+# 40000 stat calls, one per file per client. A kubeconfig written again (`az aks get-credentials`) is seen this
+# much later at most.
+RECHECK_S = 1.0
 
 
 def merged(paths: tuple[str, ...]) -> Merged:
     """The files merged, parsed once per process while none of them changes."""
+    now = time.monotonic()
+    with _lock:
+        seen = _checked.get(paths)
+        if seen is not None and now - seen[0] < RECHECK_S and seen[1] in _cache:
+            return _cache[seen[1]]
     stamps = tuple(_stamp(p) for p in paths)
     with _lock:
+        _checked[paths] = (now, stamps)
         found = _cache.get(stamps)
         if found is None:
             found = _cache[stamps] = _merge([p for p, size, _ in stamps if size >= 0])
