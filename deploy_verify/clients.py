@@ -38,9 +38,23 @@ class KubeClients:
         self.env = env
         self.readers: dict[str, KubeReader] = {}
         self.failures: dict[str, KubeUnavailable] = {}
+        # One reader per cluster even when the read-ahead's threads and a test ask for it at the same moment (two
+        # readers would be two caches, and two LISTs of the same list). Per cluster, so 64 clusters' clients are
+        # still built at once.
+        self._guard = threading.Lock()
+        self._building: dict[str, threading.Lock] = {}
 
     def reader(self, cluster: str) -> KubeReader:
         """The reader for `cluster`; KubeUnavailable (an ERROR verdict) when it cannot be built."""
+        found = self.readers.get(cluster)
+        if found is not None:
+            return found
+        with self._guard:
+            building = self._building.setdefault(cluster, threading.Lock())
+        with building:
+            return self._build(cluster)
+
+    def _build(self, cluster: str) -> KubeReader:
         if cluster in self.failures:
             raise self.failures[cluster]
         if cluster not in self.readers:

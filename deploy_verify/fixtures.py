@@ -89,15 +89,21 @@ def kube(
 ) -> Generator[KubeClients, None, None]:
     """One read-only client per cluster per worker, built on first use; every check shares its lists. Without
     xdist, the clients that resolved the selections at start-up, with the lists they read, and every list the
-    collected tests will read fetched ahead, concurrently across clusters (deploy_verify.prefetch)."""
+    collected tests will read fetched ahead, concurrently across clusters, while the tests already run
+    (deploy_verify.prefetch)."""
     from deploy_verify.options import RESOLVED_BY
-    from deploy_verify.prefetch import planned, prefetch
+    from deploy_verify.prefetch import Reading, planned
 
     clients = request.config.stash.get(RESOLVED_BY, None) or KubeClients(environment)
+    reading = None
     if not hasattr(request.config, "workerinput"):  # this process runs every collected test: read ahead for all
-        prefetch(clients, planned(request.session.items, environment), deadline)
-    yield clients
-    clients.close()
+        reading = Reading(clients, planned(request.session.items, environment), deadline)
+    try:
+        yield clients
+    finally:
+        if reading is not None:
+            reading.join()  # before the clients close: no read-ahead thread outlives its connection
+        clients.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,10 @@
 and one connection per cluster, so an estate of many clusters costs about its slowest cluster, not their sum.
 
     plan = planned(session.items, env)         # cluster -> {(plural, namespace), ...}
-    prefetch(kube, plan, deadline)             # the readers' caches hold every list; the tests look them up
+    reading = Reading(kube, plan, deadline)    # under way while the tests run; each waits for its own cluster only
+    ...
+    reading.join()                             # at the end of the session
+    prefetch(kube, plan, deadline)             # the same, returning once every list is read (a soak's look)
 
 Each kind says what a family reads on a component (`Kind.reads`); the tests still read through the same readers, so
 what was fetched is served from their caches and what was not (an error, a list no kind declared) is read when a test
@@ -68,24 +71,49 @@ def planned_for(pairs: Iterable[tuple[str, Family]], env: Environment) -> Plan:
     return plan
 
 
-def prefetch(kube: KubeClients, plan: Plan, deadline: Deadline) -> Prefetched:
-    done = Prefetched(clusters=len(plan))
-    if not plan:
-        return done
+class Reading:
+    """A read-ahead under way: the tests start at once and each waits only for its own cluster's lists (a reader
+    serves one list at a time and caches it, so a test that asks first reads it, and the read-ahead then finds it
+    read). `join()` waits for the rest, at the end of the session."""
 
-    def one(cluster: str) -> tuple[int, bool]:
-        fetched = 0
+    def __init__(self, kube: KubeClients, plan: Plan, deadline: Deadline) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(plan))), thread_name_prefix="prefetch")
+        self.futures = [self.pool.submit(read_cluster, kube, c, plan[c], deadline) for c in sorted(plan)]
+        self.clusters = len(plan)
+
+    def join(self) -> Prefetched:
         try:
-            reader = kube.reader(cluster)
-            for plural, namespace in sorted(plan[cluster], key=lambda r: (r[1] or "", r[0])):
-                reader.listing(plural, namespace, deadline)
-                fetched += 1
-        except (KubeUnavailable, BudgetExhausted):
-            return fetched, False
-        return fetched, True
+            return _tally(self.clusters, (f.result() for f in self.futures))
+        finally:
+            self.pool.shutdown(wait=True)
 
-    with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(plan)), thread_name_prefix="prefetch") as pool:
-        for fetched, ok in pool.map(one, sorted(plan)):
-            done.lists += fetched
-            done.failed += 0 if ok else 1
+
+def read_cluster(
+    kube: KubeClients, cluster: str, lists: set[tuple[str, str | None]], deadline: Deadline
+) -> tuple[int, bool]:
+    """One cluster's planned lists, in order, over its one reader; (lists read, whether all were)."""
+    fetched = 0
+    try:
+        reader = kube.reader(cluster)
+        for plural, namespace in sorted(lists, key=lambda r: (r[1] or "", r[0])):
+            reader.listing(plural, namespace, deadline)
+            fetched += 1
+    except (KubeUnavailable, BudgetExhausted):
+        return fetched, False
+    return fetched, True
+
+
+def _tally(clusters: int, outcomes: Iterable[tuple[int, bool]]) -> Prefetched:
+    done = Prefetched(clusters=clusters)
+    for fetched, ok in outcomes:
+        done.lists += fetched
+        done.failed += 0 if ok else 1
     return done
+
+
+def prefetch(kube: KubeClients, plan: Plan, deadline: Deadline) -> Prefetched:
+    """Every planned list read, one thread per cluster (at most MAX_THREADS at once); returns when all are."""
+    if not plan:
+        return Prefetched()
+    with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(plan)), thread_name_prefix="prefetch") as pool:
+        return _tally(len(plan), pool.map(lambda c: read_cluster(kube, c, plan[c], deadline), sorted(plan)))

@@ -443,8 +443,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
     target = request.getfixturevalue("target_name")
     run = request.getfixturevalue("run")
     kind = "cluster" if target.startswith(CLUSTER_PREFIX) else KINDS[run.env.component(target).kind].name
-    allure_meta.label_test(run.env.name, target, kind, feature.name, scenario.name)
-    allure_meta.record_test(run, target, allure_meta.phases_of(request.config.getoption("markexpr") or ""))
+    allure_meta.describe_test(request.config, run, target, kind, feature.name, scenario.name)
 
 
 @pytest.hookimpl(trylast=True)

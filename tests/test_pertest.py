@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from allure_commons import model2
@@ -291,3 +292,61 @@ def test_the_slowest_worker_s_start_up_is_the_one_waited_for() -> None:
 
     workers = Workers(started={"gw0": 10.0, "gw1": 10.2}, ready={"gw0": 11.0, "gw1": 12.7})
     assert workers.start_up() == pytest.approx(2.5)
+
+
+# --- the test's Allure description, in one update ---------------------------------------------------------------
+
+DESCRIBED = """\
+name: plain
+protected: true
+links: {dashboard: "https://grafana.example.test/d/estate"}
+components:
+  - name: web
+    kind: endpoint
+    health: [{url: 'http://127.0.0.1:9/health'}]
+    links: {runbook: "https://runbooks.example.test/web"}
+  - {name: api, kind: endpoint, health: [{url: 'http://127.0.0.1:9/'}]}
+"""
+
+# The ten allure.dynamic calls the suite made per test before describe_test, put back for the comparison.
+DYNAMIC = """
+import deploy_verify.allure_meta as meta
+
+
+def pytest_configure(config):
+    def described(config, run, target, kind, feature, scenario):
+        meta.label_test(run.env.name, target, kind, feature, scenario)
+        meta.record_test(run, target, meta.phases_of(config.getoption("markexpr") or ""))
+
+    meta.describe_test = described
+"""
+
+
+def _described(repo: Path, reports: str, *args: str) -> list[dict[str, Any]]:
+    command = [sys.executable, "-m", "pytest", "features", "--env", "plain", "-m", "postdeploy", "-q"]
+    command += ["-p", "no:cacheprovider", f"--reports-dir={reports}", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(repo)])}
+    subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=120, check=False, env=env)
+    results = [json.loads(p.read_text()) for p in (repo / reports / "allure-results").glob("*-result.json")]
+    for r in results:
+        # The thread label names the process (its pid), and allure adds the scenario's tags from a set, in an order
+        # that differs between any two runs; what the suite adds is compared, not allure's order.
+        r["labels"] = sorted((x["name"], x["value"]) for x in r["labels"] if x["name"] != "thread")
+    keep = ("name", "labels", "parameters", "links")
+    return sorted(({k: r.get(k) for k in keep} for r in results), key=lambda r: str(r["name"]))
+
+
+def test_one_update_describes_a_test_as_the_ten_dynamic_calls_did(tmp_path: Path) -> None:
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "features").mkdir()
+    (tmp_path / "environments" / "plain.yaml").write_text(DESCRIBED)
+    (tmp_path / "pyproject.toml").write_bytes((ROOT / "pyproject.toml").read_bytes())
+    (tmp_path / "dynamic_describe.py").write_text(DYNAMIC)
+    now = _described(tmp_path, "now")
+    before = _described(tmp_path, "before", "-p", "dynamic_describe")
+    assert len(now) == 2
+    assert now == before
+    web = next(r for r in now if "[plain/web]" in str(r["name"]))
+    assert web["name"] == "Health endpoints answer healthy after the deploy [plain/web]"
+    assert ("severity", "blocker") in web["labels"]
+    assert [link["name"] for link in web["links"]] == ["runbook", "dashboard"]

@@ -121,3 +121,80 @@ def test_the_lists_the_selected_tests_will_read_are_planned_per_cluster(tmp_path
         },
         "dv-b": {("deployments", "shop"), ("pods", "shop"), ("replicasets", "shop")},
     }  # fmt: skip
+
+
+class SlowReader:
+    """A cluster's reader that takes `delay` per LIST and counts them (one lock, as KubeReader serves one list at a
+    time over its connection)."""
+
+    def __init__(self, delay: float) -> None:
+        import threading
+
+        self.delay, self.lock, self.lists = delay, threading.Lock(), 0
+        self.cache: dict[tuple[str, str | None], object] = {}
+
+    def listing(self, kind: str, namespace: str | None, deadline: object) -> object:
+        import time
+
+        with self.lock:
+            if (kind, namespace) not in self.cache:
+                time.sleep(self.delay)
+                self.lists += 1
+                self.cache[(kind, namespace)] = [kind, namespace]
+            return self.cache[(kind, namespace)]
+
+
+def test_the_tests_start_while_the_read_ahead_reads_and_nothing_is_listed_twice() -> None:
+    import time
+
+    from deploy_verify.checks.deadline import Deadline
+    from deploy_verify.prefetch import Reading
+
+    readers = {f"org-{n:02d}": SlowReader(0.05) for n in range(8)}
+
+    class Clients:
+        def reader(self, cluster: str) -> SlowReader:
+            return readers[cluster]
+
+    plan = {c: {("deployments", "app"), ("pods", "app"), ("replicasets", "app")} for c in readers}
+    started = time.monotonic()
+    reading = Reading(cast("object", Clients()), plan, Deadline.after(30))  # type: ignore[arg-type]
+    assert time.monotonic() - started < 0.05  # returned at once: the first test does not wait for every cluster
+    # A test of the first cluster reads its own list now, beside the read-ahead: one of the two reads it.
+    assert readers["org-00"].listing("pods", "app", None) == ["pods", "app"]
+    done = reading.join()
+    assert (done.clusters, done.lists, done.failed) == (8, 24, 0)
+    assert [r.lists for r in readers.values()] == [3] * 8  # each list once, whoever asked first
+    assert time.monotonic() - started < 0.15 * 3  # 8 clusters at once: about one cluster's 3 x 50 ms, not 8 x that
+
+
+def test_one_reader_per_cluster_when_threads_ask_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from deploy_verify import clients as clients_module
+    from deploy_verify.checks.transports import kube
+    from deploy_verify.clients import KubeClients
+
+    built: list[str] = []
+
+    def slow_build(cluster: str, context: str, kubeconfig: str | None, allow_mutations: bool = False) -> object:
+        built.append(cluster)
+        time.sleep(0.05)
+        return object()
+
+    monkeypatch.setattr(kube.KubeReader, "from_kubeconfig", staticmethod(slow_build))
+    monkeypatch.setattr(clients_module, "missing_kubeconfig", lambda *args: None)
+    (tmp_path / "x.yaml").write_text(
+        "name: x\nclusters: {a: {context: a}, b: {context: b}}\ncomponents:\n"
+        "  - {name: w, kind: endpoint, health: [{url: 'http://127.0.0.1:9/'}]}\n"
+    )
+    clients = KubeClients(load_environment("x", tmp_path))
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda c=c: got.append(clients.reader(c))) for c in ["a", "b"] * 8]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(built) == ["a", "b"]
+    assert len({id(g) for g in got}) == 2
