@@ -233,7 +233,7 @@ def main() -> int:
     parser.add_argument("--memory", type=int, default=0, help="also verify an estate of this many clusters, for RSS")
     parser.add_argument("--kubectl-max", type=int, default=200, help="largest estate kubectl is run against")
     parser.add_argument("--keep", action="store_true", help="leave the cluster up")
-    parser.add_argument("--results", type=Path, help="write the figures of this run as Markdown")
+    parser.add_argument("--results", type=Path, help="append the figures of this run to this Markdown file")
     args = parser.parse_args()
     largest = max([*args.clusters, args.memory])
     work = Path(tempfile.mkdtemp(prefix="dv-estate-"))
@@ -271,7 +271,8 @@ def main() -> int:
         command = shlex.join(["bench/estate.py", *sys.argv[1:]])
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         text = "\n".join(lines)
-        args.results.write_text(f"## Estate ({command}, {stamp})\n\n```\n{text}\n```\n", encoding="utf-8")
+        with args.results.open("a", encoding="utf-8") as results:  # a section after bench/kube.py's, not in place
+            results.write(f"\n## Estate ({command}, {stamp})\n\n```\n{text}\n```\n")
     return 0
 
 
