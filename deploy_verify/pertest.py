@@ -14,8 +14,8 @@ judging; the rest of a test's cost is bookkeeping, and two parts of it did the s
   listener spent per test. The same document is now rendered by `json.dumps` (the same bytes, through the C
   encoder) and written by a thread of its own, flushed before the session ends.
 
-Both only replace how an answer is found, never what it is: tested against the uncached lookup and allure's own
-writer (tests/test_pertest.py). Both keep to the versions requirements.lock pins; a pytest-bdd or allure-commons
+Each only replaces how an answer is found, never what it is: tested against the uncached lookup and allure's own
+writer (tests/test_pertest.py). Each keeps to the versions requirements.lock pins; a pytest-bdd or allure-commons
 without the function replaced here is left as it is (the run is slower, never different)."""
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from deploy_verify.files import write_text_atomic
 
 _Finder = Callable[[Any, Any, Any], Iterable[Any]]
 
@@ -117,9 +119,7 @@ class FileWriter:
         while (job := self._queue.get()) is not None:
             path, text = job
             try:
-                partial = path.with_name(path.name + ".tmp")
-                partial.write_text(text, encoding="utf8")
-                partial.replace(path)
+                write_text_atomic(path, text)
             except BaseException as exc:  # noqa: BLE001  # kept for flush(), which raises it where pytest sees it
                 self._failed = self._failed or exc
             finally:
@@ -155,9 +155,7 @@ def write_item(report_dir: Path, item: Any, writer: FileWriter | None = None) ->
     """Render on the caller's thread (the result is final once allure hands it over), write on the writer's."""
     filename, text = render_item(item)
     if writer is None:
-        partial = report_dir / f"{filename}.tmp"
-        partial.write_text(text, encoding="utf8")
-        partial.replace(report_dir / filename)
+        write_text_atomic(report_dir / filename, text)
     else:
         writer.write(report_dir / filename, text)
 
